@@ -1,0 +1,36 @@
+# skelnb: two commands for a fresh machine (see README.md).
+#   make book   builds the rendered book (every chapter executed, quick profile)
+#   make test   unit tests + every chapter under nbval + the headless-browser check of the book
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+BUILD  := _build/html
+export SKELNB_PROFILE ?= quick
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: book test venv clean
+
+venv: $(STAMP)
+
+# Re-installs only when requirements.txt or pyproject.toml change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+# Chapters are executed at build time; jupyter-cache keeps a chapter's outputs until its code
+# changes, so a second `make book` re-executes nothing.
+book: $(STAMP)
+	$(PY) -m skelnb.viz --install-static _static
+	SKELNB_PLOTLY=book $(VENV)/bin/jupyter-book build . --path-output . -W --keep-going
+	@echo "Book built: $(abspath $(BUILD))/index.html"
+
+test: book
+	$(PY) -m pytest
+
+clean:
+	rm -rf _build _static/plotly.min.js

@@ -1,0 +1,92 @@
+"""The one Dataset every source shares: (C, T, V, M) tensors, augmentations, joint/bone switch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from . import transforms as tf
+from .layouts import Layout, get_layout, to_bones
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Training augmentations (the usual recipe of this model family)."""
+    crop: tuple[float, float] = (0.5, 1.0)   # fraction of the valid frames kept, random window
+    rotate: float = 0.3                      # max rotation per axis (rad)
+    scale: tuple[float, float] = (0.9, 1.1)  # per-axis scale range
+
+
+class SkeletonDataset(Dataset):
+    """Sequences ``data`` (N, C, T, V, M) with ``labels`` (N,), served as float tensors
+    (C, num_frames, V, M).
+
+    Every item is centred on the spine (``center='first'``: first frame, the common NTU
+    recipe; ``'mean'``: mean over frames, blind to frame order; ``None``: not centred), cropped and resized to ``num_frames`` (the whole valid
+    span without ``augment``; a random window with it), optionally rotated and scaled, and
+    turned into bone vectors when ``stream='bone'``. Augmentation randomness is a function of
+    (seed, epoch, index) only, so results do not depend on worker count or order.
+    """
+
+    def __init__(self, data, labels, *, num_frames: int = 64, layout: str | Layout = "ntu25",
+                 stream: str = "joint", augment: Augment | None = None, seed: int = 0,
+                 center: str | None = "first", lengths=None):
+        if data.ndim != 5:
+            raise ValueError(f"SkeletonDataset: data must be (N, C, T, V, M), got shape {data.shape}")
+        self.layout = get_layout(layout)
+        if data.shape[3] != self.layout.num_joints:
+            raise ValueError(f"SkeletonDataset: layout {self.layout.name!r} has "
+                             f"{self.layout.num_joints} joints, data has V={data.shape[3]}")
+        if len(labels) != len(data):
+            raise ValueError(f"SkeletonDataset: {len(data)} samples but {len(labels)} labels")
+        if center not in ("first", "mean", None):
+            raise ValueError(f"SkeletonDataset: center must be 'first', 'mean' or None, got {center!r}")
+        if stream not in ("joint", "bone"):
+            raise ValueError(f"SkeletonDataset: stream must be 'joint' or 'bone', got {stream!r}")
+        self.data, self.labels = data, np.asarray(labels, dtype=np.int64)
+        self.lengths = None if lengths is None else np.asarray(lengths)
+        self.num_frames, self.stream, self.augment = num_frames, stream, augment
+        self.seed, self.center, self.epoch = seed, center, 0
+
+    def set_epoch(self, epoch: int):
+        """Call once per epoch so augmentations differ between epochs (and are reproducible)."""
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        x = np.asarray(self.data[i], dtype=np.float32)                        # (C, T, V, M)
+        n = int(self.lengths[i]) if self.lengths is not None else tf.valid_length(x)
+        if self.center:
+            x = tf.center_on_joint(x, at=self.center)
+        a = self.augment
+        if a is None:
+            x = tf.crop_resize(x, n, self.num_frames)
+        else:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            x = tf.crop_resize(x, n, self.num_frames, rng.uniform(*a.crop), rng)
+            if a.rotate:
+                x = tf.random_rotation(x, rng, a.rotate)
+            if a.scale:
+                x = tf.random_scale(x, rng, *a.scale)
+        if self.stream == "bone":
+            x = to_bones(x, self.layout)
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), int(self.labels[i])
+
+
+def make_loader(dataset: SkeletonDataset, batch_size: int, *, shuffle: bool, seed: int = 0,
+                num_workers: int = 0, drop_last: bool = False) -> DataLoader:
+    """A DataLoader whose shuffling order is fixed by ``seed`` (and the dataset's epoch)."""
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=g,
+                      num_workers=num_workers, drop_last=drop_last,
+                      persistent_workers=num_workers > 0)
+
+
+def from_skeleton_set(sset, indices=None, **kwargs) -> SkeletonDataset:
+    """A SkeletonDataset over (a subset of) a ``SkeletonSet``-like object."""
+    idx = np.arange(len(sset.labels)) if indices is None else np.asarray(indices)
+    return SkeletonDataset(sset.data[idx], sset.labels[idx], lengths=sset.lengths[idx], **kwargs)
