@@ -1,0 +1,292 @@
+"""Plotly figures that work offline: in the built book, in live Jupyter and in Colab.
+
+Importing this module calls :func:`setup`, which registers a plotly renderer and makes it the
+default, so chapters can call ``fig.show()`` or :func:`show` and get:
+
+* book build (``SKELNB_PLOTLY=book``, set by ``make book``): a small ``text/html`` bundle with
+  the figure div and its ``Plotly.newPlot`` call only; the page loads ``_static/plotly.min.js``
+  (copied there by ``python -m skelnb.viz --install-static _static``), so no CDN is involved.
+  myst-nb would drop plotly's own ``application/vnd.plotly.v1+json`` output.
+* Google Colab: plotly's ``colab`` renderer (Colab is online anyway).
+* anything else (live Jupyter, nbval): ``text/html`` whose first figure in the kernel session
+  inlines plotly.js (as plotly's ``notebook`` renderer does with ``connected=False``), without
+  plotly's MathJax CDN script.
+"""
+from __future__ import annotations
+
+import argparse
+import filecmp
+import hashlib
+import os
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.io._base_renderers import MimetypeRenderer
+from plotly.io.json import to_json_plotly
+
+BOOK_RENDERER, LIVE_RENDERER = "skelnb_book", "skelnb_live"
+# Shared across renderer copies (plotly copies a renderer for each figure it displays).
+_session = {"plotlyjs_sent": False, "ids": Counter()}
+
+
+def is_book_build() -> bool:
+    """True while ``jupyter-book build`` executes the chapters (``SKELNB_PLOTLY=book``)."""
+    return os.environ.get("SKELNB_PLOTLY", "").lower() == "book"
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules or "COLAB_NOTEBOOK_ID" in os.environ
+
+
+def live_widgets_available() -> bool:
+    """ipywidgets controls need a kernel; the static book shows plotly sliders/dropdowns instead."""
+    return not is_book_build()
+
+
+def plotlyjs_path() -> Path:
+    """plotly.min.js as shipped in the installed plotly package (the same one it inlines)."""
+    return Path(pio.__file__).resolve().parents[1] / "package_data" / "plotly.min.js"
+
+
+def _div_id(fig_dict) -> str:
+    """Deterministic, page-unique div id: hash of the figure JSON (+ repeat count if shown again)."""
+    h = hashlib.sha1(to_json_plotly(fig_dict).encode()).hexdigest()[:12]
+    n = _session["ids"][h]
+    _session["ids"][h] += 1
+    return f"skelnb-{h}" + (f"-{n}" if n else "")
+
+
+class _HtmlRenderer(MimetypeRenderer):
+    """text/html renderer; ``inline_js``: 'never' (book) or 'once' (first figure of the session)."""
+
+    def __init__(self, inline_js: str, config=None, auto_play=False, animation_opts=None):
+        self.inline_js = inline_js
+        self.config = dict(config or {})
+        self.auto_play, self.animation_opts = auto_play, animation_opts  # like plotly's renderers
+
+    def to_mimebundle(self, fig_dict):
+        include_js = self.inline_js == "once" and not _session["plotlyjs_sent"]
+        html = pio.to_html(fig_dict, config=self.config, include_plotlyjs=include_js,
+                           include_mathjax=False, full_html=False, div_id=_div_id(fig_dict),
+                           auto_play=self.auto_play, animation_opts=self.animation_opts,
+                           default_width="100%", default_height=525, validate=False)
+        _session["plotlyjs_sent"] |= include_js
+        return {"text/html": html}
+
+
+def setup(app=None):
+    """Register the skelnb renderers and make the right one the default; returns its name.
+
+    Also the Sphinx extension entry point (``skelnb.viz`` in _config.yml): with a Sphinx ``app``
+    it drops duplicated inline <script>s from the pages. Sphinx 7.4 adds inline scripts that
+    extensions register after the builder exists twice (filename None vs ''), and the second
+    ``const THEBE_JS_URL = ...`` of sphinx-thebe is a JavaScript error on every page.
+    """
+    pio.renderers[BOOK_RENDERER] = _HtmlRenderer("never")
+    pio.renderers[LIVE_RENDERER] = _HtmlRenderer("once")
+    name = BOOK_RENDERER if is_book_build() else "colab" if in_colab() else LIVE_RENDERER
+    if pio.renderers.default != name:
+        pio.renderers.default = name
+    if app is None:
+        return name
+    app.connect("html-page-context", _dedupe_scripts)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def _dedupe_scripts(app, pagename, templatename, context, doctree):
+    seen, scripts = set(), []
+    for js in context.get("script_files", []):
+        key = (js.filename or "", js.priority, tuple(sorted(js.attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            scripts.append(js)
+    context["script_files"] = scripts
+
+
+def show(fig: go.Figure, **kwargs) -> None:
+    """Display a figure with the renderer chosen by :func:`setup` (same as ``fig.show()``)."""
+    pio.show(fig, **kwargs)
+
+
+def install_static(dest_dir: str | os.PathLike) -> Path:
+    """Copy plotly's bundled plotly.min.js into ``dest_dir`` (no-op if an identical copy exists)."""
+    src, dest = plotlyjs_path(), Path(dest_dir) / "plotly.min.js"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not (dest.exists() and filecmp.cmp(src, dest, shallow=False)):
+        shutil.copyfile(src, dest)
+    return dest
+
+
+# --------------------------------------------------------------------------------------------
+# Plot helpers
+
+def _segments(xyz: np.ndarray, bones) -> list[list]:
+    """(3, V) joints -> x, y, z lists of bone segments separated by None (one line trace).
+    Bones with a missing (all-zero) end are left out, so a dropped joint draws no line to 0."""
+    out = [[], [], []]
+    seen = np.abs(xyz).sum(axis=0) > 0
+    for c, p in bones:
+        if seen[c] and seen[p]:
+            for k in range(3):
+                out[k] += [xyz[k, c], xyz[k, p], None]
+    return out
+
+
+def skeleton_animation(seq, layout, *, title=None, person_colors=None, frame_step=1) -> go.Figure:
+    """Animated 3D skeleton of one sample: bones + joints per person, a frame slider, play/pause.
+
+    seq: (C=3, T, V, M) array; persons and frames that are all zero (padding) are skipped.
+    layout: a :class:`skelnb.data.layouts.Layout` (joint names and bones). y is drawn as "up".
+    """
+    seq = np.asarray(seq, dtype=float)
+    assert seq.ndim == 4 and seq.shape[0] == 3, f"expected (3, T, V, M), got {seq.shape}"
+    assert seq.shape[2] == len(layout.joints), f"{layout.name} has {len(layout.joints)} joints, got V={seq.shape[2]}"
+    seq = np.round(seq, 3)  # mm precision keeps the figure JSON small
+    present = np.abs(seq).sum(axis=(0, 2)) > 0                   # (T, M)
+    persons = [m for m in range(seq.shape[3]) if present[:, m].any()]
+    frames_t = [t for t in range(0, seq.shape[1], frame_step) if present[t].any()]
+    if not frames_t:
+        raise ValueError("skeleton_animation: the sequence is all zeros")
+    colors = person_colors or pio.templates["plotly"].layout.colorway
+    bones, names = layout.bones, list(layout.joints)
+
+    def traces(t):
+        out = []
+        for i, m in enumerate(persons):
+            color = colors[i % len(colors)]
+            if present[t, m]:
+                xyz = seq[:, t, :, m]
+                (bx, by, bz), (jx, jy, jz) = _segments(xyz, bones), xyz.tolist()
+            else:  # keep the trace count fixed across frames
+                bx = by = bz = jx = jy = jz = []
+            out.append(go.Scatter3d(x=bx, y=by, z=bz, mode="lines", line=dict(color=color, width=6),
+                                    hoverinfo="skip", name=f"person {m + 1}", legendgroup=str(m)))
+            out.append(go.Scatter3d(x=jx, y=jy, z=jz, mode="markers", marker=dict(color=color, size=3),
+                                    text=names if present[t, m] else [], hovertemplate="%{text}",
+                                    name=f"person {m + 1}", legendgroup=str(m), showlegend=False))
+        return out
+
+    # Fixed axis ranges over every non-zero joint of the shown frames.
+    pts = seq[:, frames_t].transpose(0, 1, 3, 2).reshape(3, -1)   # (3, T'*M*V)
+    pts = pts[:, np.abs(pts).sum(axis=0) > 0]
+    lo, hi = pts.min(axis=1), pts.max(axis=1)
+    pad = 0.05 * (hi - lo).max() + 1e-3
+    ranges = [[float(a - pad), float(b + pad)] for a, b in zip(lo, hi)]
+    # True proportions from the fixed ranges (aspectmode "data" follows each frame's extent and,
+    # normalised to a unit volume, blows a thin (flat in depth) skeleton out of the viewport).
+    span = (hi - lo) + 2 * pad
+    aspect = dict(zip("xyz", (span / span.max()).tolist()))
+
+    fig = go.Figure(data=traces(frames_t[0]),
+                    frames=[go.Frame(data=traces(t), name=str(t)) for t in frames_t])
+    still = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
+    fig.update_layout(
+        title=title, height=560, showlegend=len(persons) > 1, margin=dict(l=0, r=0, t=40 if title else 10, b=0),
+        scene=dict(xaxis=dict(range=ranges[0], title="x"), yaxis=dict(range=ranges[1], title="y"),
+                   zaxis=dict(range=ranges[2], title="z"), aspectmode="manual", aspectratio=aspect,
+                   camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.5, y=0.3, z=-1.6))),
+        sliders=[dict(active=0, currentvalue=dict(prefix="frame "), x=0.12, len=0.88, y=0,
+                      xanchor="left", yanchor="top", pad=dict(t=10, b=10),
+                      steps=[dict(method="animate", label=str(t), args=[[str(t)], still])
+                             for t in frames_t])],
+        updatemenus=[dict(type="buttons", direction="down", x=0.12, y=0, xanchor="right", yanchor="top",
+                          pad=dict(t=10, r=10), showactive=False, buttons=[
+                              dict(label="▶ play", method="animate",
+                                   args=[None, dict(still, frame=dict(duration=60, redraw=True),
+                                                    fromcurrent=True)]),
+                              dict(label="❚❚ pause", method="animate", args=[[None], still])])],
+    )
+    return fig
+
+# ----------------------------------------------------------------------------- chapter figures
+_PART_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
+
+
+def _scene(P):
+    """A 3D scene fitted to the points P (3, K), y up."""
+    pts = P[:, np.abs(P).sum(0) > 0]
+    lo, hi = pts.min(1), pts.max(1)
+    pad = 0.1 * (hi - lo).max() + 0.05
+    return dict(xaxis=dict(range=[lo[0] - pad, hi[0] + pad], title="x"),
+                yaxis=dict(range=[lo[1] - pad, hi[1] + pad], title="y (up)"),
+                zaxis=dict(range=[lo[2] - pad, hi[2] + pad], title="z (depth)"),
+                aspectmode="data", camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.3, y=0.4, z=-2.0)))
+
+
+def grouping_figure(poses, layout, semantic, spatial, titles, centre: int = 11) -> go.Figure:
+    """Fig. 1 of the paper on real numbers: the same joints grouped by meaning (what) or by
+    place (where). ``poses``: list of (3, V) frames; ``semantic``/``spatial``: per pose, the set
+    of joints in the group of joint ``centre``. A menu switches the colouring."""
+    from plotly.subplots import make_subplots
+    fig = make_subplots(rows=1, cols=len(poses), specs=[[{"type": "scene"}] * len(poses)],
+                        subplot_titles=titles)
+    colors = {}
+    for i, P in enumerate(poses):
+        xs, ys, zs = _segments(P, layout.bones)
+        fig.add_trace(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", line=dict(color="#999", width=5),
+                                   hoverinfo="skip", showlegend=False), row=1, col=i + 1)
+        col = lambda group: ["#d62728" if j == centre else ("#ff7f0e" if j in group else "#1f77b4")
+                             for j in range(layout.num_joints)]
+        colors[i] = (col(semantic[i]), col(spatial[i]))
+        fig.add_trace(go.Scatter3d(x=P[0], y=P[1], z=P[2], mode="markers", text=list(layout.joints),
+                                   marker=dict(size=6, color=colors[i][0]), hoverinfo="text",
+                                   showlegend=False), row=1, col=i + 1)
+        fig.layout[f"scene{i + 1 if i else ''}"].update(_scene(P))
+    marker_traces = [2 * i + 1 for i in range(len(poses))]
+    buttons = [dict(label=label, method="restyle",
+                    args=[{"marker.color": [colors[i][k] for i in range(len(poses))]}, marker_traces])
+               for k, label in enumerate(("semantic group (what)", "spatial group (where)"))]
+    fig.update_layout(updatemenus=[dict(type="dropdown", buttons=buttons, x=0, y=1.12, xanchor="left")],
+                      height=480, margin=dict(l=0, r=0, t=60, b=0),
+                      annotations=list(fig.layout.annotations) + [dict(
+                          text="red: the centre joint, orange: its group", showarrow=False,
+                          x=1, y=1.1, xref="paper", yref="paper", xanchor="right")])
+    return fig
+
+
+def pose_gallery(poses, layout, names) -> go.Figure:
+    """One pose per entry (each (3, V, M)), shown one at a time with a dropdown menu."""
+    fig = go.Figure()
+    for k, P in enumerate(poses):
+        for m in range(P.shape[-1]):
+            if np.abs(P[..., m]).sum() == 0:
+                continue
+            xs, ys, zs = _segments(P[..., m], layout.bones)
+            fig.add_trace(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines+markers", name=f"{names[k]}",
+                                       line=dict(color=_PART_COLORS[m], width=6), marker=dict(size=3),
+                                       visible=k == 0, showlegend=False, hoverinfo="skip"))
+    owner = [t.name for t in fig.data]
+    buttons = [dict(label=n, method="update",
+                    args=[{"visible": [o == n for o in owner]}, {"title.text": n}]) for n in names]
+    allp = np.concatenate([P.reshape(3, -1) for P in poses], axis=1)
+    fig.update_layout(scene=_scene(allp), title=names[0], height=500, margin=dict(l=0, r=0, t=40, b=0),
+                      updatemenus=[dict(type="dropdown", buttons=buttons, x=0, y=1.0, xanchor="left")])
+    return fig
+
+
+def per_class_bars(acc: dict, class_names, title: str = "") -> go.Figure:
+    """Grouped bars: per-class accuracy (in %) for each run in ``acc`` {run name: (K,) array}."""
+    fig = go.Figure([go.Bar(name=k, x=list(class_names), y=100 * np.asarray(a)) for k, a in acc.items()])
+    fig.update_layout(barmode="group", title=title, yaxis=dict(title="accuracy (%)", range=[0, 105]),
+                      height=420, margin=dict(l=40, r=10, t=50, b=120), legend=dict(orientation="h"))
+    return fig
+
+
+setup()
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m skelnb.viz", description=__doc__.splitlines()[0])
+    ap.add_argument("--install-static", metavar="DIR", required=True,
+                    help="copy plotly.min.js into DIR (the book's _static)")
+    args = ap.parse_args(argv)
+    print(install_static(args.install_static))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""The built book in a real headless Chromium: offline, no JS errors, every plotly figure drawn
+and its sliders / menus working.
+
+Needs `make book` (_build/html) and Chromium (Debian: `apt-get install chromium`); skipped
+otherwise. Screenshots go to _build/screenshots/<page>.png.
+"""
+import functools
+import http.server
+import io
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # WebGL (plotly Scatter3d) without a GPU: ANGLE on SwiftShader, the CPU Vulkan/GL renderer.
+    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+]
+# Hidden while comparing drawings: the slider's "frame N" label and the buttons change by themselves.
+CAPTURE_CSS = """.modebar-container, .hoverlayer {display: none !important}
+.skelnb-capture .slider-container, .skelnb-capture .updatemenu-container {visibility: hidden}"""
+
+
+def chromium_path():
+    for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if p and Path(p).exists():
+            return p
+    return None
+
+
+def book_pages():
+    """Every page of the book (not search/genindex, not _static/_sources, not the index redirect)."""
+    if not HTML.is_dir():
+        return []
+    pages = []
+    for p in sorted(HTML.rglob("*.html")):
+        rel = p.relative_to(HTML)
+        if rel.parts[0].startswith("_") or rel.name in ("search.html", "genindex.html"):
+            continue
+        if 'http-equiv="Refresh"' in p.read_text(errors="replace")[:2000]:
+            continue
+        pages.append(rel.as_posix())
+    return pages
+
+
+PAGES = book_pages()
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path == "/favicon.ico" and not (HTML / "favicon.ico").exists():
+            self.send_response(204)  # the browser asks for it on its own; the book has none
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    if not (HTML / "index.html").exists():
+        pytest.skip("book not built: run `make book` first (_build/html/index.html missing)")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(HTML)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def context(base_url):
+    exe = chromium_path()
+    if exe is None:
+        pytest.skip("no Chromium (/usr/bin/chromium); `apt-get install chromium` to run the browser test")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with tempfile.TemporaryDirectory(prefix="skelnb-chromium-") as profile, sync_api.sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            profile, executable_path=exe, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900}, service_workers="block")
+        ctx.external_requests = []
+
+        def route(r):
+            if urlsplit(r.request.url).hostname in LOCAL_HOSTS:
+                r.continue_()
+            else:  # the book must be fully offline: record and refuse
+                ctx.external_requests.append(r.request.url)
+                r.abort()
+
+        ctx.route("**/*", route)
+        yield ctx
+        ctx.close()
+
+
+def test_book_has_plotly_figures():
+    """A figure dropped by myst-nb (unknown mime type) would silently vanish: require some."""
+    if not PAGES:
+        pytest.skip("book not built: run `make book` first")
+    n = sum((HTML / p).read_text().count('class="plotly-graph-div"') for p in PAGES)
+    assert n > 0, "no plotly figure in the built book"
+
+
+FIGURES_JS = """() => [...document.querySelectorAll('.plotly-graph-div')].map(gd => {
+  const fl = gd._fullLayout || {};
+  const norm = c => { const x = document.createElement('canvas').getContext('2d');
+                      x.fillStyle = '#000'; x.fillStyle = c; return x.fillStyle; };
+  const gl = (gd._fullData || []).filter(t => t.visible === true && t.type === 'scatter3d');
+  const colors = gl.flatMap(t => [t.line && t.line.color, t.marker && t.marker.color])
+                   .filter(c => typeof c === 'string').map(norm);
+  return {
+    id: gd.id,
+    plotted: !!gd._fullLayout,
+    svg: !!gd.querySelector('.main-svg'),
+    has3d: !!(fl._has && fl._has('gl3d')),
+    canvases: [...gd.querySelectorAll('canvas')].map(c => [c.width, c.height]),
+    svgTraces: gd.querySelectorAll('.main-svg g.trace, .main-svg g.hm, .main-svg .imagelayer image').length,
+    colors3d: [...new Set(colors)],
+    sliders: (fl.sliders || []).map((s, k) => s.visible ? k : -1).filter(k => k >= 0),
+    menus: (fl.updatemenus || []).filter(m => m.visible).map(m => ({type: m.type, n: m.buttons.length, active: m.active})),
+  };
+})"""
+
+
+def _image(png):
+    from PIL import Image
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def _changed_pixels(a, b):
+    from PIL import ImageChops
+    diff = ImageChops.difference(_image(a), _image(b)).convert("L")
+    return sum(diff.point(lambda v: 255 if v > 30 else 0).histogram()[255:])
+
+
+def _pixels_near(png, hex_colors, tol=40):
+    """How many pixels are within `tol` of one of the colors (#rrggbb): drawn trace pixels."""
+    img = _image(png)
+    targets = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in hex_colors if c.startswith("#")]
+    return sum(n for n, px in img.getcolors(img.width * img.height)
+               if any(max(abs(p - q) for p, q in zip(px, t)) <= tol for t in targets))
+
+
+def _capture(page, gd):
+    """Screenshot of the figure's drawing (controls hidden, mouse out of the way)."""
+    page.mouse.move(1, 1)
+    page.wait_for_timeout(150)
+    gd.evaluate("el => el.classList.add('skelnb-capture')")
+    png = gd.screenshot(animations="disabled")
+    gd.evaluate("el => el.classList.remove('skelnb-capture')")
+    return png
+
+
+def _settle(page, ms=400):
+    page.mouse.move(1, 1)
+    page.wait_for_timeout(ms)
+
+
+@pytest.mark.parametrize("page_path", PAGES or [None])
+def test_page(context, base_url, page_path):
+    if page_path is None:
+        pytest.skip("book not built: run `make book` first")
+    page = context.new_page()
+    errors, http_errors, interacting = [], [], []
+
+    def on_pageerror(e):
+        # Pausing a playing animation rejects the pending Plotly.animate promise with no reason,
+        # and plotly.js's own buttons don't catch it: expected while we click, never on load.
+        if not (interacting and str(e) == "undefined"):
+            errors.append(f"pageerror: {e}")
+
+    page.on("pageerror", on_pageerror)
+    page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text} @ {m.location.get('url')}"))
+    page.on("response", lambda r: r.status >= 400 and http_errors.append(f"{r.status} {r.url}"))
+    n_external = len(context.external_requests)
+
+    page.goto(base_url + page_path, wait_until="load")
+    page.add_style_tag(content=CAPTURE_CSS)
+    try:  # every figure plotted (a figure whose script failed never gets _fullLayout)
+        page.wait_for_function("() => [...document.querySelectorAll('.plotly-graph-div')]"
+                               ".every(gd => gd._fullLayout && gd.querySelector('.main-svg'))", timeout=20_000)
+    except Exception:
+        pass  # reported figure by figure below
+    page.evaluate("async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise)"
+                  " await MathJax.startup.promise; }")
+    page.wait_for_timeout(300)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / (page_path[:-len(".html")].replace("/", "_") + ".png"), full_page=True)
+
+    figures = page.evaluate(FIGURES_JS)
+    interacting.append(True)
+    for fig in figures:
+        where = f"{page_path} #{fig['id']}"
+        gd = page.locator(f'[id="{fig["id"]}"]')
+        gd.scroll_into_view_if_needed()
+        assert fig["plotted"] and fig["svg"], f"{where}: figure not drawn (Plotly.newPlot failed?)"
+        if fig["has3d"]:
+            assert any(w > 0 and h > 0 for w, h in fig["canvases"]), f"{where}: no WebGL canvas"
+            if fig["colors3d"]:
+                assert _pixels_near(_capture(page, gd), fig["colors3d"]) > 50, f"{where}: 3D traces not drawn"
+        else:
+            assert fig["svgTraces"] > 0, f"{where}: no trace drawn"
+
+        for i, menu in enumerate(fig["menus"]):  # click every other item; one must change the drawing
+            group = gd.locator(".updatemenu-container .updatemenu-header-group").nth(i)
+            before, changed = _capture(page, gd), 0
+            for j in range(menu["n"]):
+                if menu["type"] == "dropdown":
+                    if j == menu["active"]:
+                        continue
+                    group.locator(".updatemenu-header").click()
+                    gd.locator(".updatemenu-dropdown-button-group g:is(.updatemenu-dropdown-button, .updatemenu-button)").nth(j).click()
+                else:
+                    group.locator(".updatemenu-button").nth(j).click()
+                _settle(page)
+                after = _capture(page, gd)
+                changed = max(changed, _changed_pixels(before, after))
+                before = after
+            assert changed > 100, f"{where}: updatemenu {i} ({menu['type']}) changed nothing"
+
+        for i, k in enumerate(fig["sliders"]):  # click the rail near the end farther from the grip
+            active, n = gd.evaluate(f"el => [el._fullLayout.sliders[{k}].active, el._fullLayout.sliders[{k}].steps.length]")
+            x = 0.1 if active > (n - 1) / 2 else 0.9
+            before = _capture(page, gd)
+            rail = gd.locator(".slider-container .slider-group").nth(i).locator(".slider-rail-touch-rect")
+            rail.scroll_into_view_if_needed()
+            box = rail.bounding_box()
+            page.mouse.click(box["x"] + x * box["width"], box["y"] + box["height"] / 2)
+            try:
+                page.wait_for_function(f"([id, a]) => document.getElementById(id)._fullLayout.sliders[{k}].active !== a",
+                                       arg=[fig["id"], active], timeout=5_000)
+            except Exception:
+                pytest.fail(f"{where}: clicking slider {i} did not move it (still at step {active})")
+            _settle(page)
+            assert _changed_pixels(before, _capture(page, gd)) > 100, f"{where}: slider {i} changed nothing"
+
+    page.close()
+    external = context.external_requests[n_external:]
+    assert not external, f"{page_path}: requests outside the book (not offline): {external}"
+    assert not http_errors, f"{page_path}: failed requests: {http_errors}"
+    assert not errors, f"{page_path}: JavaScript errors: {errors}"
