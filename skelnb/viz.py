@@ -161,7 +161,9 @@ def skeleton_animation(seq, layout, *, title=None, person_colors=None, frame_ste
             color = colors[i % len(colors)]
             if present[t, m]:
                 xyz = seq[:, t, :, m]
-                (bx, by, bz), (jx, jy, jz) = _segments(xyz, bones), xyz.tolist()
+                seen = np.abs(xyz).sum(axis=0) > 0                    # dropped joints are zeros
+                (bx, by, bz) = _segments(xyz, bones)
+                jx, jy, jz = ([v if ok else None for v, ok in zip(row, seen)] for row in xyz.tolist())
             else:  # keep the trace count fixed across frames
                 bx = by = bz = jx = jy = jz = []
             out.append(go.Scatter3d(x=bx, y=by, z=bz, mode="lines", line=dict(color=color, width=6),
