@@ -1,0 +1,127 @@
+"""Self-attention over skeleton joints: every row of Table 1 in one layer, ``GRCFSA``.
+
+The input is a feature map x of shape (N, C, T, V): N samples, C channels, T frames, V joints
+(the paper calls the joints N; here N is the batch, as in ST-GCN/DSTA-Net code). Every head s has
+two embedding functions f1, f2: C -> Ce (1x1 convolutions, Eq. 3) and aggregates the *input*
+features x with softmax weights (Eq. 2/4); the S head outputs are concatenated and mixed by a
+linear layer (Fig. 5). The modes differ only in where the weights come from and what they mix:
+
+* ``unified`` (Eq. 2-3): logits f1(x_{t1,n1}) f2(x_{t2,n2})^T / sqrt(Ce) between all T*V
+  tokens; each token aggregates all T*V tokens. O(T^2 V^2 Ce).
+* ``single-frame`` (Eq. 4-5): logits f1(x_{t,n1}) f2(x_{t,n2})^T / sqrt(Ce), one V x V map per
+  frame; aggregation within frame t. O(T V^2 Ce).
+* ``cross-frame`` (Eq. 6): logits [sum_tau f1(x_{tau,n1})] [sum_tau f2(x_{tau,n2})]^T / sqrt(Ce),
+  one V x V map per sample and head, shared by all frames; aggregation still within frame t
+  (Eq. 4). The QK^T product is done once instead of T times.
+* ``cross-frame+GR`` (Eq. 7): logits beta * (Eq. 6 logits) + alpha_hat[n1, n2], alpha_hat a
+  learned V x V map per head shared by all frames and samples; aggregation as Eq. 4.
+
+Design choices (the paper leaves them open):
+
+* **Temporal sum vs. mean in Eq. 6.** The sums over tau make the logits grow like T^2 (T=128
+  frames: 1.6e4 times larger than with temporal means), which saturates the softmax into one-hot
+  maps and kills its gradient, and makes the temperature depend on the clip length. By default
+  (``reduce="mean"``) we use temporal *means*, i.e. Eq. 6 divided by T^2 -- the same product
+  of temporal pools, with a length-independent temperature. ``reduce="sum"`` is Eq. 6
+  verbatim. Either way the logits are the product of two pooled embeddings, not the DSTA-Net
+  style sum of per-frame products sum_t f1(x_t) f2(x_t)^T.
+* **Where GR sits relative to the 1/sqrt(Ce) scaling.** We write the Eq. 7 logits as
+  ``beta * f1 f2^T / sqrt(Ce) + alpha_hat``: alpha_hat (S, V, V) is a free learnable logit
+  matrix per head, so any scale in front of it is absorbed by learning. With beta = 0 the layer
+  is a pure, input-independent global attention softmax(alpha_hat) shared by all frames and
+  samples. beta is learnable, one per head, initialised to 1; alpha_hat starts at 0 (uniform).
+* Heads aggregate the *input* channels C (Eq. 2/4 aggregate x^in); the linear layer maps the
+  concatenated S*C channels to C_out, as in DSTA-Net / Fig. 5.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+MODES = ("unified", "single-frame", "cross-frame", "cross-frame+GR")
+
+
+class GRCFSA(nn.Module):
+    """Global-regularised cross-frame self-attention (Fig. 3) with S heads and the Fig. 5 mix.
+
+    ``mode`` selects the Table 1 row (see the module docstring). ``num_joints`` is needed only for
+    ``cross-frame+GR`` (the size of the learned V x V global attention).
+    Input (N, C_in, T, V) -> output (N, C_out, T, V). No normalisation/activation/residual here:
+    those belong to the SEM-block (``skelnb.sem.net.SEMBlock``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, embed_channels: int, num_heads: int = 3,
+                 mode: str = "cross-frame+GR", num_joints: int | None = None, reduce: str = "mean"):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"GRCFSA: unknown mode {mode!r}; expected one of {MODES}")
+        if reduce not in ("mean", "sum"):
+            raise ValueError(f"GRCFSA: reduce must be 'mean' or 'sum', got {reduce!r}")
+        if mode == "cross-frame+GR" and num_joints is None:
+            raise ValueError("GRCFSA: mode 'cross-frame+GR' needs num_joints (size of the global attention)")
+        self.mode, self.reduce = mode, reduce
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.embed_channels, self.num_heads, self.num_joints = embed_channels, num_heads, num_joints
+        S, Ce = num_heads, embed_channels
+        self.f12 = nn.Conv2d(in_channels, 2 * S * Ce, 1)            # f1 and f2 of all S heads (Eq. 3)
+        self.mix = nn.Conv2d(S * in_channels, out_channels, 1)       # linear layer over concatenated heads
+        if mode == "cross-frame+GR":
+            self.alpha_hat = nn.Parameter(torch.zeros(S, num_joints, num_joints))  # (S, V, V) Eq. 7
+            self.beta = nn.Parameter(torch.ones(S))                                 # (S,)
+
+    # ------------------------------------------------------------------ embeddings and weights
+    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """f1(x), f2(x), each (N, S, Ce, T, V)."""
+        N, _, T, V = x.shape
+        f = self.f12(x).view(N, 2, self.num_heads, self.embed_channels, T, V)
+        return f[:, 0], f[:, 1]
+
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax attention weights (rows sum to 1 over the aggregated tokens).
+
+        unified: (N, S, T*V, T*V); single-frame: (N, S, T, V, V); cross-frame(+GR): (N, S, V, V),
+        shared by all T frames. Row index = the output token (t1, n1), column = the input token.
+        """
+        f1, f2 = self.embed(x)                                        # (N, S, Ce, T, V) each
+        N, S, Ce, T, V = f1.shape
+        scale = 1.0 / math.sqrt(Ce)
+        if self.mode == "unified":                                    # Eq. 3 over T*V tokens
+            q, k = f1.reshape(N, S, Ce, T * V), f2.reshape(N, S, Ce, T * V)
+            logits = torch.einsum("nscu,nscv->nsuv", q, k) * scale    # (N, S, TV, TV)
+        elif self.mode == "single-frame":                             # Eq. 5, per frame
+            logits = torch.einsum("nsctu,nsctv->nstuv", f1, f2) * scale  # (N, S, T, V, V)
+        else:                                                         # Eq. 6: pool over tau first
+            pool = (lambda f: f.mean(dim=3)) if self.reduce == "mean" else (lambda f: f.sum(dim=3))
+            logits = torch.einsum("nscu,nscv->nsuv", pool(f1), pool(f2)) * scale  # (N, S, V, V)
+            if self.mode == "cross-frame+GR":                         # Eq. 7
+                logits = self.beta.view(1, S, 1, 1) * logits + self.alpha_hat
+        return logits.softmax(dim=-1)
+
+    # ------------------------------------------------------------------ aggregation + mix
+    def aggregate(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Apply weights ``w`` (from :meth:`weights`) to the input x: (N, C, T, V) -> (N, S, C, T, V)."""
+        N, C, T, V = x.shape
+        if self.mode == "single-frame":                               # Eq. 4 with per-frame weights
+            return torch.einsum("nstuv,nctv->nsctu", w, x)
+        # y[n, s, c, u] = sum_v x[n, c, v] w[n, s, u, v] as one batched matmul; its output is already
+        # in (N, S, C, T, V) order, so no permute copy is needed
+        wT = w.transpose(-1, -2)
+        if self.mode == "unified":                                    # Eq. 2: tokens are all (t, v)
+            y = x.reshape(N, 1, C, T * V) @ wT                        # (N, S, C, T*V)
+        else:                                                         # Eq. 4, weights shared by frames
+            y = x.reshape(N, 1, C * T, V) @ wT                        # (N, S, C*T, V)
+        return y.reshape(N, self.num_heads, C, T, V)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        N, C, T, V = x.shape
+        if self.mode == "cross-frame+GR" and V != self.num_joints:
+            raise ValueError(f"GRCFSA: expected {self.num_joints} joints (global attention is "
+                             f"{self.num_joints}x{self.num_joints}), got V={V}")
+        y = self.aggregate(x, self.weights(x))                        # (N, S, C, T, V)
+        return self.mix(y.reshape(N, self.num_heads * C, T, V))       # (N, C_out, T, V)
+
+    def extra_repr(self) -> str:
+        return (f"mode={self.mode!r}, heads={self.num_heads}, embed={self.embed_channels}, "
+                f"reduce={self.reduce!r}")

@@ -1,0 +1,234 @@
+"""SEM-Net: the semantic-perspective stream (Sec. 3.1, Fig. 2 and Fig. 5).
+
+    x (N, C, T, V, M) --persons to batch--> (N*M, C, T, V)
+      -> input embedding: 1x1 conv C -> C_0, BN, ReLU
+      -> L x SEMBlock: GR-CFSA (S heads + linear mix), BN, +residual, ReLU
+                       MS-TFF (1x1 split, B dilated temporal convs, BN), +residual, ReLU
+      -> global average pooling over T and V, mean over the M persons -> FC -> class scores
+
+Calibration of the default (the authors' supplement with the exact architecture is not public).
+Costs are multiply-adds per 2-person sample at ``num_frames`` (``skelnb.flops.count_macs``:
+FlopCounterMode FLOPs / 2; softmax/BN/ReLU not counted) and trainable parameters.
+
+1. Start: the authors' DSTA-Net NTU-60 configuration -- 8 blocks, channels 64 64 128 128 256 256
+   256 256, embeddings 16 16 32 32 64 64 64 64, stride 2 at blocks 3 and 5, 3 heads, 128
+   frames. As a SEM-Net this has 1.9 M parameters and 4.3 G multiply-adds (Table 2: 4.8 M, 7.4).
+2. Table 2 constrains the shape of the net, not just its size: its four rows fit
+   params = A + X * sum_b k_b / B^2 and GFLOPs = F + Y * sum_b k_b / B^2 to within rounding
+   (X = 0.68 M, Y = 0.78 G, A = 4.3 M, F = 6.8 G) -- i.e. the same 1x1 split in every row, and
+   about 1.5 multiply-adds per parameter overall (7.4 G / 4.8 M), i.e. weights that run on
+   2 persons x 25 joints x ~30 frames on average. Widening the DSTA-Net config uniformly
+   (x1.6) reaches 4.9 M but 11.2 G, since its 256-channel blocks still see 32 frames; 96
+   frames with 1.5x widths gives 7.2 G but 4.2 M, and then "unified" costs just 3.9x
+   "cross-frame" (paper: 39.7 / 7.4 = 5.4x; the unified surplus grows as T^2).
+3. What fits all three tables at once: keep 128 frames (so "unified" is as expensive as in the
+   paper) and DSTA-Net's first six blocks, add a *fourth stage* -- stride 2 again at block 7,
+   512 channels for blocks 7-8 (16 frames) -- and use embeddings C_e = C_out / 2 (32 ... 256)
+   instead of C_out / 4. A small grid over stage widths (48-96 / 96-192 / 192-384 / 384-512),
+   C_e ratio (1/2, 1/4), strides and T (96-128) was searched; this is the simplest config near
+   all the paper's numbers (channels doubling per stage, as in DSTA-Net/2s-AGCN).
+
+Result (``benchmarks/sem_table.py``; paper values in brackets):
+default (cross-frame+GR, d=(1,3,5,7)) 4.95 M [4.8 M], 7.45 G [7.4];
+Table 1: unified 37.9 G [39.7], single-frame 7.61 G [7.5], cross-frame 7.45 G [7.4];
+Table 2: k=3 6.52 M / 9.22 G [6.4 / 9.2], k=9 10.69 M / 13.93 G [10.5 / 13.9],
+k=(3,5,7,9) 5.47 M / 8.04 G [5.3 / 8.0].
+Other fixed choices: input embedding = 1x1 conv 3 -> 64 + BN + ReLU (as DSTA-Net's input map,
+no positional encoding: the GR matrix is what knows joint identities); every block's MS-TFF has
+the 1x1 split; BN + ReLU between the split and the temporal convs; no dropout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn as nn
+
+from ..data.layouts import Layout, get_layout, to_bones
+from .attention import MODES, GRCFSA
+from .mstff import MSTFF, TABLE2, tff_config
+
+
+@dataclass(frozen=True)
+class SEMConfig:
+    """Everything that defines a SEM-Net; ``SEMConfig()`` is the calibrated NTU-60 default."""
+    num_classes: int = 60
+    layout: str | Layout = "ntu25"                      # skeleton layout (sets V and the bones)
+    in_channels: int = 3                                # x, y, z
+    num_frames: int = 128                               # frames the data pipeline feeds (crop size)
+    stem_channels: int = 64                             # input embedding width C_0
+    channels: tuple[int, ...] = (64, 64, 128, 128, 256, 256, 512, 512)   # C_out per block (L = 8)
+    embed_channels: tuple[int, ...] = (32, 32, 64, 64, 128, 128, 256, 256)  # C_e per block (C_out / 2)
+    strides: tuple[int, ...] = (1, 1, 2, 1, 2, 1, 2, 1)                  # temporal stride per block
+    num_heads: int = 3                                  # S
+    attention: str = "cross-frame+GR"                   # Table 1 row
+    tff: str = "d=(1,3,5,7)"                            # Table 2 row
+    reduce: str = "mean"                                # temporal pooling in Eq. 6 ("mean" or "sum")
+    dropout: float = 0.0
+    stream: str = "joint"                               # "joint" or "bone" (input -> to_bones)
+
+    def __post_init__(self):
+        n = len(self.channels)
+        if not (len(self.embed_channels) == len(self.strides) == n):
+            raise ValueError(f"SEMConfig: channels/embed_channels/strides need one entry per block, got "
+                             f"{len(self.channels)}/{len(self.embed_channels)}/{len(self.strides)}")
+        if self.attention not in MODES:
+            raise ValueError(f"SEMConfig: attention must be one of {MODES}, got {self.attention!r}")
+        if self.tff not in TABLE2:
+            raise ValueError(f"SEMConfig: tff must be one of {list(TABLE2)}, got {self.tff!r}")
+        if self.stream not in ("joint", "bone"):
+            raise ValueError(f"SEMConfig: stream must be 'joint' or 'bone', got {self.stream!r}")
+        get_layout(self.layout)
+
+    @property
+    def num_joints(self) -> int:
+        return get_layout(self.layout).num_joints
+
+
+# The paper's numbers (NTU-60): Table 1 GFLOPs and CS/CV accuracy (%); Table 2 GFLOPs, M params, CS/CV.
+PAPER_TABLE1 = {"unified": dict(gflops=39.7, cs=85.3, cv=91.4),
+                "single-frame": dict(gflops=7.5, cs=88.4, cv=94.3),
+                "cross-frame": dict(gflops=7.4, cs=88.9, cv=94.9),
+                "cross-frame+GR": dict(gflops=7.4, cs=90.5, cv=95.6)}
+PAPER_TABLE2 = {"k=3": dict(gflops=9.2, mparams=6.4, cs=88.6, cv=94.2),
+                "k=9": dict(gflops=13.9, mparams=10.5, cs=89.3, cv=95.1),
+                "k=(3,5,7,9)": dict(gflops=8.0, mparams=5.3, cs=90.3, cv=95.5),
+                "d=(1,3,5,7)": dict(gflops=7.4, mparams=4.8, cs=90.5, cv=95.6)}
+
+
+class SEMBlock(nn.Module):
+    """One SEM-block (Fig. 5): S-head GR-CFSA + linear mix, then MS-TFF; residual around each.
+
+    (N, C_in, T, V) -> (N, C_out, ceil(T / stride), V). BN/ReLU placement as in DSTA-Net /
+    2s-AGCN: conv -> BN -> (+ residual) -> ReLU. Residuals are identity where shapes match and a
+    1x1 conv + BN (strided in time for the MS-TFF) where they do not.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, embed_channels: int, num_heads: int = 3,
+                 mode: str = "cross-frame+GR", num_joints: int | None = None, tff: str = "d=(1,3,5,7)",
+                 stride: int = 1, reduce: str = "mean"):
+        super().__init__()
+        self.att = GRCFSA(in_channels, out_channels, embed_channels, num_heads, mode, num_joints, reduce)
+        self.bn_att = nn.BatchNorm2d(out_channels)
+        self.res_att = (nn.Identity() if in_channels == out_channels else
+                        nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)))
+        self.tff = MSTFF(out_channels, out_channels, stride=stride, **tff_config(tff))
+        self.res_tff = (nn.Identity() if stride == 1 else
+                        nn.Sequential(nn.Conv2d(out_channels, out_channels, 1, stride=(stride, 1), bias=False),
+                                      nn.BatchNorm2d(out_channels)))
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.bn_att(self.att(x)) + self.res_att(x))    # (N, C_out, T, V)
+        return self.relu(self.tff(y) + self.res_tff(y))              # (N, C_out, T/stride, V)
+
+
+class SEMNet(nn.Module):
+    """SEM-Net (Fig. 2, top). Input (N, C, T, V, M) -> class scores (N, num_classes).
+
+    ``SEMNet()`` is the calibrated NTU-60 default (cross-frame+GR, d=(1,3,5,7)); keyword arguments
+    override :class:`SEMConfig` fields, e.g. ``SEMNet(attention="unified", tff="k=3")`` for a
+    Table 1/2 variant, ``SEMNet(stream="bone")`` for the bone stream. Any T works (the GAP and
+    the temporal pooling of Eq. 6 do not depend on it); ``num_frames`` is what the data pipeline
+    should crop to and what the costs are quoted at. M persons become extra batch entries and
+    their pooled features are averaged (zero-padded persons included, as in ST-GCN and DSTA-Net).
+    """
+
+    def __init__(self, config: SEMConfig | None = None, **overrides):
+        super().__init__()
+        cfg = replace(config or SEMConfig(), **overrides)
+        self.config = cfg
+        self.layout = get_layout(cfg.layout)
+        V = self.layout.num_joints
+        self.stem = nn.Sequential(nn.Conv2d(cfg.in_channels, cfg.stem_channels, 1, bias=False),
+                                  nn.BatchNorm2d(cfg.stem_channels), nn.ReLU(inplace=True))
+        cins = (cfg.stem_channels,) + tuple(cfg.channels[:-1])
+        self.blocks = nn.ModuleList(
+            SEMBlock(ci, co, ce, cfg.num_heads, cfg.attention, V, cfg.tff, s, cfg.reduce)
+            for ci, co, ce, s in zip(cins, cfg.channels, cfg.embed_channels, cfg.strides))
+        self.drop = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(cfg.channels[-1], cfg.num_classes)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def quick(cls, num_classes: int = 60, layout: str | Layout = "ntu25", width: int = 16, depth: int = 3,
+              num_frames: int = 16, **overrides) -> "SEMNet":
+        """A small CPU model: ``depth`` blocks of widths width, 2*width, ...; stride 2 in block 2."""
+        chans = tuple(width * 2 ** (i // 2) for i in range(depth))  # 16, 16, 32, 32, ...
+        kw = dict(num_classes=num_classes, layout=layout, num_frames=num_frames, stem_channels=width,
+                  channels=chans, embed_channels=tuple(max(4, c // 4) for c in chans),
+                  strides=tuple(2 if i == 1 else 1 for i in range(depth)), num_heads=2)
+        kw.update(overrides)
+        return cls(SEMConfig(**kw))
+
+    @classmethod
+    def variant(cls, attention: str = "cross-frame+GR", tff: str = "d=(1,3,5,7)", **overrides) -> "SEMNet":
+        """A Table 1 (``attention``) / Table 2 (``tff``) variant of the default."""
+        return cls(attention=attention, tff=tff, **overrides)
+
+    @property
+    def num_frames(self) -> int:
+        return self.config.num_frames
+
+    @property
+    def num_joints(self) -> int:
+        return self.layout.num_joints
+
+    # ------------------------------------------------------------------ forward
+    def check_input(self, x: torch.Tensor) -> None:
+        cfg, V = self.config, self.layout.num_joints
+        want = f"(N, C={cfg.in_channels}, T, V={V}, M) for layout {self.layout.name!r}"
+        if not torch.is_tensor(x) or x.ndim != 5:
+            shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+            raise ValueError(f"SEMNet: expected a 5-D input {want}, got {shape}")
+        N, C, T, Vx, M = x.shape
+        if C != cfg.in_channels:
+            raise ValueError(f"SEMNet: expected C={cfg.in_channels} input channels {want}, got C={C} in {tuple(x.shape)}")
+        if Vx != V:
+            raise ValueError(f"SEMNet: expected V={V} joints {want}, got V={Vx} in {tuple(x.shape)}")
+        if min(N, T, M) < 1:
+            raise ValueError(f"SEMNet: empty input {tuple(x.shape)}, expected {want}")
+
+    def features(self, x: torch.Tensor, attention_maps: list | None = None) -> torch.Tensor:
+        """Pooled features (N, C_L). If ``attention_maps`` is a list, each block's weights are appended."""
+        self.check_input(x)
+        if self.config.stream == "bone":
+            x = to_bones(x, self.layout, joint_axis=-2)
+        N, C, T, V, M = x.shape
+        x = x.permute(0, 4, 1, 2, 3).reshape(N * M, C, T, V)         # persons -> batch
+        x = self.stem(x)                                              # (N*M, C_0, T, V)
+        for blk in self.blocks:
+            if attention_maps is not None:
+                attention_maps.append(blk.att.weights(x).detach())
+            x = blk(x)                                                # (N*M, C_l, T_l, V)
+        x = x.mean(dim=(2, 3))                                        # GAP over T, V: (N*M, C_L)
+        return x.view(N, M, -1).mean(dim=1)                           # mean over persons: (N, C_L)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.drop(self.features(x)))                  # (N, num_classes)
+
+    @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Attention weights of every block for input x (N, C, T, V, M); persons are batch entries
+        (index n*M + m). Shapes as :meth:`GRCFSA.weights`, e.g. (N*M, S, V, V) for cross-frame."""
+        maps: list = []
+        self.features(x, maps)
+        return maps
+
+
+def bone_stream(config: SEMConfig | None = None, **overrides) -> SEMNet:
+    """The bone stream: the same SEM-Net, fed bone vectors (``to_bones``) of its input."""
+    return SEMNet(config, stream="bone", **overrides)
+
+
+def fuse_scores(*logits: torch.Tensor, weights=None) -> torch.Tensor:
+    """Multi-stream fusion (Table 3): sum of the streams' softmax scores, optionally weighted."""
+    if not logits:
+        raise ValueError("fuse_scores: need at least one stream's scores")
+    weights = [1.0] * len(logits) if weights is None else list(weights)
+    if len(weights) != len(logits):
+        raise ValueError(f"fuse_scores: {len(logits)} streams but {len(weights)} weights")
+    shapes = {tuple(l.shape) for l in logits}
+    if len(shapes) != 1:
+        raise ValueError(f"fuse_scores: streams' scores must have the same shape, got {sorted(shapes)}")
+    return sum(w * l.softmax(dim=-1) for w, l in zip(weights, logits))
