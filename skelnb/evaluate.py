@@ -1,0 +1,100 @@
+"""Evaluation: top-1/top-5, per-class accuracy, confusion matrix, per-sample softmax scores.
+
+The scores are what the paper fuses: ``fuse`` averages (or sums) the softmax scores of
+several streams, sample by sample, so every evaluation saves them (``scores.npz``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+
+@dataclass
+class EvalResult:
+    scores: np.ndarray        # (N, K) softmax scores
+    labels: np.ndarray        # (N,)
+
+    @property
+    def num_classes(self) -> int:
+        return self.scores.shape[1]
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.scores.argmax(1)
+
+    @property
+    def top1(self) -> float:
+        return float((self.pred == self.labels).mean())
+
+    def topk(self, k: int) -> float:
+        k = min(k, self.num_classes)
+        top = np.argsort(-self.scores, axis=1)[:, :k]
+        return float((top == self.labels[:, None]).any(1).mean())
+
+    @property
+    def top5(self) -> float:
+        return self.topk(5)
+
+    def confusion(self) -> np.ndarray:
+        """(K, K) counts: row = true class, column = predicted class."""
+        K = self.num_classes
+        return np.bincount(self.labels * K + self.pred, minlength=K * K).reshape(K, K)
+
+    def per_class(self) -> np.ndarray:
+        """Accuracy of each class (NaN where a class has no test sample)."""
+        c = self.confusion()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.diag(c) / c.sum(1)
+
+    def summary(self) -> dict:
+        return dict(top1=self.top1, top5=self.top5, num_samples=int(len(self.labels)),
+                    num_classes=int(self.num_classes))
+
+    def save(self, run_dir: str | os.PathLike) -> None:
+        """``scores.npz`` (scores, labels) and ``result.json`` (summary), written atomically."""
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = run_dir / f".scores.tmp{os.getpid()}.npz"
+        np.savez(tmp, scores=self.scores, labels=self.labels)
+        os.replace(tmp, run_dir / "scores.npz")
+        tmp = run_dir / f".result.tmp{os.getpid()}.json"
+        tmp.write_text(json.dumps(dict(self.summary(), per_class=[None if np.isnan(a) else float(a)
+                                                                  for a in self.per_class()]), indent=1))
+        os.replace(tmp, run_dir / "result.json")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "EvalResult":
+        """From a run folder or a ``scores.npz`` file."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "scores.npz"
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                scores, labels = z["scores"], z["labels"]
+        except FileNotFoundError:
+            raise
+        except Exception as e:
+            raise ValueError(f"{path}: not a scores file ({type(e).__name__}: {e})") from None
+        if scores.ndim != 2 or labels.shape != (len(scores),):
+            raise ValueError(f"{path}: scores must be (N, K) and labels (N,), got {scores.shape}, {labels.shape}")
+        return cls(scores.astype(np.float64), labels.astype(np.int64))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Dataset | DataLoader, *, batch_size: int = 64,
+             device: str | torch.device = "cpu") -> EvalResult:
+    """Softmax scores of ``model`` on every sample of ``data`` (in order)."""
+    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, shuffle=False)
+    model.eval()
+    scores, labels = [], []
+    for x, y in loader:
+        scores.append(torch.softmax(model(x.to(device)).float(), 1).cpu())
+        labels.append(y)
+    return EvalResult(torch.cat(scores).numpy().astype(np.float64), torch.cat(labels).numpy().astype(np.int64))

@@ -1,0 +1,69 @@
+"""The chapters' shared recipes: one place that turns the active profile into data, models and
+training settings, so every chapter trains the same way and no chapter copies another's code.
+
+``quick`` (CPU): the synthetic set, small models, few epochs, minutes per chapter.
+``full`` (GPU): the synthetic set with 40 subjects and the paper-size models; the real data
+sets go through ``skelnb.cli`` with the configs in ``book/configs``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+from . import profile as _profile
+from .data.dataset import Augment, SkeletonDataset, from_skeleton_set
+from .data.synthetic import SkeletonSet, SyntheticConfig, generate
+from .train import RunResult, TrainConfig, fit, run_dir_for
+
+
+@lru_cache(maxsize=4)
+def _synthetic(subjects: tuple[int, ...]) -> SkeletonSet:
+    return generate(SyntheticConfig(subjects=subjects))
+
+
+def synthetic_data(prof=None) -> SkeletonSet:
+    """The synthetic data set of the active profile (generated once per process)."""
+    prof = prof or _profile.current()
+    return _synthetic(tuple(prof.subjects))
+
+
+def synthetic_datasets(protocol: str = "xsub", stream: str = "joint", prof=None,
+                       center: str | None = "first") -> tuple[SkeletonDataset, SkeletonDataset]:
+    """(train, test) datasets of the synthetic set: augmented training, plain test."""
+    prof = prof or _profile.current()
+    data = synthetic_data(prof)
+    tr, te = data.split(protocol)
+    kw = dict(num_frames=prof.num_frames, stream=stream, center=center)
+    return (from_skeleton_set(data, tr, augment=Augment(), **kw), from_skeleton_set(data, te, **kw))
+
+
+def train_config(prof=None, **overrides) -> TrainConfig:
+    """Training settings of the chapters: the family's SGD recipe, cosine-decayed over the
+    profile's epochs (the paper-size step schedule lives in the real-data configs)."""
+    prof = prof or _profile.current()
+    base = dict(epochs=prof.epochs, batch_size=prof.batch_size, lr=0.05 if prof.quick else 0.1,
+                warmup_epochs=1 if prof.quick else 5, schedule="cosine", weight_decay=5e-4, seed=0)
+    return TrainConfig(**{**base, **overrides})
+
+
+def train(name: str, model: torch.nn.Module, train_set, test_set, cfg: TrainConfig | None = None,
+          prof=None, progress: bool = False) -> RunResult:
+    """Train (or reuse the finished run of) ``model`` under ``runs/<profile>/<name>-<key>``."""
+    prof = prof or _profile.current()
+    cfg = cfg or train_config(prof)
+    torch.manual_seed(cfg.seed)
+    run = run_dir_for(name, model, cfg, train_set, prof.name)
+    return fit(model, train_set, test_set, cfg, run, device=prof.device, progress=progress, desc=name)
+
+
+def sem_model(prof=None, seed: int = 0, **overrides) -> torch.nn.Module:
+    """SEM-Net for the synthetic classes: a small one in ``quick``, the paper-size default in
+    ``full``; ``overrides`` pick a variant (``attention=``, ``tff=``, ``stream=``)."""
+    from .data.synthetic import CLASS_NAMES
+    from .sem.net import SEMNet
+    prof = prof or _profile.current()
+    torch.manual_seed(seed)
+    if prof.quick:
+        return SEMNet.quick(len(CLASS_NAMES), width=24, depth=4, num_frames=prof.num_frames, **overrides)
+    return SEMNet(num_classes=len(CLASS_NAMES), num_frames=prof.num_frames, **overrides)

@@ -1,0 +1,259 @@
+"""One training loop for every model and data set.
+
+The recipe of this model family (ST-GCN, 2s-AGCN, DSTA-Net, ...): SGD with Nesterov momentum
+and weight decay, a linear warm-up, then a step or cosine schedule, optional label smoothing,
+mixed precision on CUDA. A run lives in a folder: ``checkpoint.pt`` is written atomically at the
+end of every epoch (temp file, then rename), so a killed run resumes from its last finished
+epoch and ends with the same numbers as an uninterrupted one: every source of randomness
+(shuffling, augmentation, dropout) is a function of (seed, epoch). A run whose checkpoint
+already holds all its epochs is not trained again: ``fit`` returns its saved result.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .evaluate import EvalResult, evaluate
+
+FORMAT = "skelnb-checkpoint-1"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 120
+    batch_size: int = 32
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 5
+    schedule: str = "step"                  # 'step' (x gamma at milestones) or 'cosine'
+    milestones: tuple[int, ...] = (60, 90)
+    gamma: float = 0.1
+    label_smoothing: float = 0.0
+    seed: int = 0
+    amp: bool = True                        # mixed precision (CUDA only)
+    num_workers: int = 0
+    eval_batch_size: int = 64
+
+    def __post_init__(self):
+        if self.schedule not in ("step", "cosine"):
+            raise ValueError(f"TrainConfig.schedule must be 'step' or 'cosine', got {self.schedule!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("TrainConfig: epochs and batch_size must be >= 1")
+
+    def key(self) -> str:
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def lr_at(cfg: TrainConfig, epoch: float) -> float:
+    """Learning rate at a (fractional) epoch: linear warm-up, then step or cosine decay."""
+    if epoch < cfg.warmup_epochs:
+        return cfg.lr * (epoch + 1e-3) / cfg.warmup_epochs
+    if cfg.schedule == "step":
+        return cfg.lr * cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+    span = max(cfg.epochs - cfg.warmup_epochs, 1e-6)
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * min(1.0, (epoch - cfg.warmup_epochs) / span)))
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is truncated, not skelnb's, or from another run."""
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
+    """torch.save to a temporary file in the same folder, then an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        torch.save(dict(state, format=FORMAT), tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load with ``weights_only=True`` (no code runs); clear errors for bad files."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # truncated zip, unpickling refused, ...
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e}); "
+                              f"it may be truncated or not written by skelnb") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a skelnb checkpoint (expected format {FORMAT!r})")
+    return state
+
+
+def device_of(name: str | None = None) -> torch.device:
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass
+class RunResult:
+    """What ``fit`` returns: the per-epoch history and the final evaluation."""
+    run_dir: Path | None
+    history: list[dict] = field(default_factory=list)
+    final: EvalResult | None = None
+    trained_epochs: int = 0          # epochs trained by this call (0: the run was complete)
+
+    @property
+    def top1(self) -> float:
+        return self.final.top1 if self.final else float("nan")
+
+
+def _loader(ds: Dataset, batch_size: int, shuffle: bool, seed: int, epoch: int, workers: int,
+            sampler=None) -> DataLoader:
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle and sampler is None,
+                      sampler=sampler, generator=g, num_workers=workers, drop_last=False)
+
+
+def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
+        cfg: TrainConfig = TrainConfig(), run_dir: str | os.PathLike | None = None, *,
+        resume: bool = True, device: str | None = None, progress: bool = True,
+        rank: int = 0, world_size: int = 1, desc: str = "train") -> RunResult:
+    """Train ``model`` on ``train_set`` for ``cfg.epochs``; evaluate on ``test_set`` at the end.
+
+    ``run_dir``: where ``checkpoint.pt`` and ``result.json`` go (None: nothing is written).
+    ``resume``: continue from the checkpoint in ``run_dir`` (it must come from the same config).
+    For several GPUs the caller wraps the model in DistributedDataParallel and passes its
+    rank and world size (see ``skelnb.cli``); batches are split with a DistributedSampler.
+    """
+    dev = device_of(device)
+    model.to(dev)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    ckpt_path = run_dir / "checkpoint.pt" if run_dir else None
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                          nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+    use_amp = cfg.amp and dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    result = RunResult(run_dir)
+    start = 0
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        if state.get("config_key") != cfg.key():
+            raise CheckpointError(f"{ckpt_path}: written by another configuration "
+                                  f"({state.get('config')}); use another run_dir or resume=False")
+        _unwrap(model).load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        start, result.history = state["epoch"], list(state["history"])
+    lossf = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    sampler = None
+    if world_size > 1:
+        from torch.utils.data.distributed import DistributedSampler
+        sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank,
+                                     shuffle=True, seed=cfg.seed, drop_last=False)
+    for epoch in range(start, cfg.epochs):
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)          # dropout etc.: a function of the epoch
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        loader = _loader(train_set, cfg.batch_size, True, cfg.seed, epoch, cfg.num_workers, sampler)
+        model.train()
+        seen = correct = 0
+        loss_sum = data_time = step_time = 0.0
+        bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{cfg.epochs}", disable=not progress or rank != 0,
+                   leave=False, mininterval=1.0)
+        t0 = time.perf_counter()
+        for step, (x, y) in enumerate(bar):
+            t1 = time.perf_counter()
+            data_time += t1 - t0
+            for group in opt.param_groups:
+                group["lr"] = lr_at(cfg, epoch + step / len(loader))
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            with torch.autocast(dev.type, enabled=use_amp):
+                out = model(x)
+                loss = lossf(out.float(), y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            n = len(y)
+            seen += n
+            loss_sum += loss.item() * n
+            correct += (out.argmax(1) == y).sum().item()
+            t0 = time.perf_counter()
+            step_time += t0 - t1
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
+                            samples_s=f"{seen / (data_time + step_time):.0f}", refresh=False)
+        row = dict(epoch=epoch + 1, loss=loss_sum / max(seen, 1), acc=correct / max(seen, 1),
+                   lr=lr_at(cfg, epoch), samples_per_s=seen / max(data_time + step_time, 1e-9),
+                   loader_s_per_step=data_time / max(len(loader), 1),
+                   step_s=step_time / max(len(loader), 1))
+        result.history.append(row)
+        result.trained_epochs += 1
+        if ckpt_path is not None and rank == 0:
+            save_checkpoint(ckpt_path, dict(config=asdict(cfg), config_key=cfg.key(), epoch=epoch + 1,
+                                            model=_unwrap(model).state_dict(), optimizer=opt.state_dict(),
+                                            scaler=scaler.state_dict(), history=result.history))
+    if test_set is not None:
+        result.final = evaluate(_unwrap(model), test_set, batch_size=cfg.eval_batch_size, device=dev)
+        if run_dir is not None and rank == 0:
+            result.final.save(run_dir)
+    return result
+
+
+def code_fingerprint() -> str:
+    """Hash of the skelnb package's source: a run trained by other code is another run."""
+    h = hashlib.sha1()
+    root = Path(__file__).resolve().parent
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def runs_root() -> Path:
+    """Where runs go: ``$SKELNB_RUNS``, else ``./runs``."""
+    return Path(os.environ.get("SKELNB_RUNS", "runs"))
+
+
+def run_dir_for(name: str, model: nn.Module, cfg: TrainConfig, train_set: Dataset, profile: str = "") -> Path:
+    """A run folder whose name pins everything that decides the result: the training config, the
+    model (its repr), the training data (size and a checksum of its first and last sample) and
+    the package's code. The same call finds the same finished run (and ``fit`` reuses it); any
+    change gives a new folder, so no earlier run is overwritten."""
+    ident = json.dumps(dict(cfg=asdict(cfg), model=repr(model), data=_data_fingerprint(train_set),
+                            code=code_fingerprint()), sort_keys=True)
+    key = hashlib.sha1(ident.encode()).hexdigest()[:10]
+    return runs_root() / (profile or "default") / f"{name}-{key}"
+
+
+def _data_fingerprint(ds: Dataset) -> str:
+    """Size, settings and a checksum of a dataset's arrays (not of augmented items, which
+    change with the epoch)."""
+    h = hashlib.sha1(str(len(ds)).encode())
+    for k, v in sorted(vars(ds).items()):
+        if k == "epoch":
+            continue
+        if hasattr(v, "shape") and hasattr(v, "dtype"):
+            a = np.asarray(v[:: max(1, len(v) // 64)])
+            h.update(f"{k}{a.shape}{a.dtype}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        elif isinstance(v, (int, float, str, bool, tuple, type(None))) or hasattr(v, "__dataclass_fields__"):
+            h.update(f"{k}={v!r}".encode())
+    return h.hexdigest()[:16]
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") else model

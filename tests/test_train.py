@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from skelnb.evaluate import EvalResult, evaluate
+from skelnb.train import (CheckpointError, TrainConfig, fit, load_checkpoint, lr_at,
+                          run_dir_for, save_checkpoint)
+
+
+def _toy(n=48, k=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % k
+    x = torch.randn(n, 4, generator=g) * 0.3 + nn.functional.one_hot(y, 4).float()
+    return TensorDataset(x, y)
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3))
+
+
+CFG = TrainConfig(epochs=4, batch_size=8, lr=0.1, warmup_epochs=1, schedule="cosine")
+
+
+def test_schedule_warms_up_then_decays():
+    cfg = TrainConfig(epochs=10, lr=1.0, warmup_epochs=2, schedule="step", milestones=(5, 8), gamma=0.1)
+    assert lr_at(cfg, 0.0) < 0.01 and lr_at(cfg, 1.0) == pytest.approx(0.5, rel=1e-2)
+    assert lr_at(cfg, 3) == 1.0 and lr_at(cfg, 6) == pytest.approx(0.1) and lr_at(cfg, 9) == pytest.approx(0.01)
+    cos = TrainConfig(epochs=10, lr=1.0, warmup_epochs=0, schedule="cosine")
+    assert lr_at(cos, 0) == pytest.approx(1.0) and lr_at(cos, 5) == pytest.approx(0.5) and lr_at(cos, 10) < 1e-9
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="linear")
+
+
+def test_fit_learns_and_a_finished_run_is_reused(tmp_path):
+    r = fit(_model(), _toy(), _toy(seed=1), CFG, tmp_path / "run", progress=False)
+    assert r.trained_epochs == 4 and r.top1 > 0.9 and len(r.history) == 4
+    assert (tmp_path / "run" / "checkpoint.pt").exists() and (tmp_path / "run" / "scores.npz").exists()
+    again = fit(_model(seed=5), _toy(), _toy(seed=1), CFG, tmp_path / "run", progress=False)
+    assert again.trained_epochs == 0 and np.allclose(again.final.scores, r.final.scores)
+
+
+class _DiesAtEpoch(TensorDataset):
+    """Training data whose loading fails when epoch ``die`` starts (a crash between epochs)."""
+    def __init__(self, ds, die):
+        super().__init__(*ds.tensors)
+        self.die = die
+
+    def set_epoch(self, epoch):
+        if epoch == self.die:
+            raise KeyboardInterrupt("killed")
+
+
+def test_resume_after_a_crash_gives_the_same_result(tmp_path):
+    full = fit(_model(), _toy(), _toy(seed=1), CFG, tmp_path / "a", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        fit(_model(), _DiesAtEpoch(_toy(), 2), _toy(seed=1), CFG, tmp_path / "b", progress=False)
+    assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["epoch"] == 2
+    resumed = fit(_model(seed=9), _toy(), _toy(seed=1), CFG, tmp_path / "b", progress=False)
+    assert resumed.trained_epochs == 2
+    assert np.allclose(resumed.final.scores, full.final.scores, atol=1e-6)
+    assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in full.history])
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path):
+    fit(_model(), _toy(), None, CFG, tmp_path / "run", progress=False)
+    ck = tmp_path / "run" / "checkpoint.pt"
+    blob = ck.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CheckpointError, match="trunc.pt: not a readable checkpoint"):
+        load_checkpoint(tmp_path / "trunc.pt")
+    torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a skelnb checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    other = TrainConfig(**{**CFG.__dict__, "lr": 0.2})
+    with pytest.raises(CheckpointError, match="another configuration"):
+        fit(_model(), _toy(), None, other, tmp_path / "run", progress=False)
+    assert not list((tmp_path / "run").glob(".*tmp*"))
+
+
+def test_evaluate_metrics_and_scores_round_trip(tmp_path):
+    scores = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.5, 0.4, 0.1], [0.2, 0.5, 0.3]])
+    res = EvalResult(scores, np.array([0, 1, 1, 1]))
+    assert res.top1 == 0.5 and res.topk(2) == 1.0
+    assert res.confusion().tolist() == [[1, 0, 0], [1, 1, 1], [0, 0, 0]]
+    pc = res.per_class()
+    assert pc[0] == 1.0 and pc[1] == pytest.approx(1 / 3) and np.isnan(pc[2])
+    res.save(tmp_path)
+    back = EvalResult.load(tmp_path)
+    assert np.array_equal(back.scores, res.scores) and np.array_equal(back.labels, res.labels)
+    (tmp_path / "bad.npz").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="bad.npz: not a scores file"):
+        EvalResult.load(tmp_path / "bad.npz")
+
+
+def test_run_dir_pins_config_model_and_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKELNB_RUNS", str(tmp_path))
+    a = run_dir_for("x", _model(), CFG, _toy())
+    assert a == run_dir_for("x", _model(seed=3), CFG, _toy())         # init seed is not the identity
+    assert a != run_dir_for("x", _model(), TrainConfig(epochs=5), _toy())
+    assert a != run_dir_for("x", _model(), CFG, _toy(seed=2))
+    assert a != run_dir_for("x", nn.Linear(4, 3), CFG, _toy())
+    assert a.parent.parent == tmp_path
