@@ -160,6 +160,11 @@ def rest_pose(T: int, rng) -> dict:
     return p
 
 
+def blend(p: dict, key: str, target_deg: float, w) -> None:
+    """Move angle ``key`` of pose ``p`` towards ``target_deg`` by weight ``w`` (T,) in [0, 1]."""
+    p[key] += (target_deg * DEG - p[key]) * w
+
+
 @dataclass(frozen=True)
 class ActionClass:
     name: str
@@ -205,9 +210,9 @@ def _touch(target):
         else:
             flex = rng.uniform(98, 110) if target == "head" else rng.uniform(-22, -8)
             elbow, pitch, knee = rng.uniform(138, 150), 0.0, 0.0
-        p["r_flex"] += (flex * DEG - p["r_flex"]) * reach
-        p["r_abd"] += (rng.uniform(-2, 4) * DEG - p["r_abd"]) * reach
-        p["r_elbow"] += (elbow * DEG - p["r_elbow"]) * reach
+        blend(p, "r_flex", flex, reach)
+        blend(p, "r_abd", rng.uniform(-2, 4), reach)
+        blend(p, "r_elbow", elbow, reach)
         p["trunk_pitch"] += pitch * DEG * reach
         p["knee_flex"] += knee * DEG * reach
         p["hip_flex"] += 0.5 * knee * DEG * reach
@@ -220,9 +225,9 @@ def _point(direction):
         p = rest_pose(len(u), rng)
         reach = bump(u, 0.15, 0.4, 0.7, 0.92)
         flex = {"forward": rng.uniform(80, 95), "up": rng.uniform(160, 175)}[direction]
-        p["r_flex"] += (flex * DEG - p["r_flex"]) * reach
-        p["r_abd"] += (rng.uniform(-2, 3) * DEG - p["r_abd"]) * reach
-        p["r_elbow"] += (rng.uniform(2, 10) * DEG - p["r_elbow"]) * reach
+        blend(p, "r_flex", flex, reach)
+        blend(p, "r_abd", rng.uniform(-2, 3), reach)
+        blend(p, "r_elbow", rng.uniform(2, 10), reach)
         return _one(p, len(u))
     return motion
 
@@ -234,7 +239,7 @@ def _wave(both):
         freq = rng.uniform(2.5, 3.5)
         swing = 30 * DEG * amp * np.sin(2 * np.pi * freq * u + rng.uniform(0, 2 * np.pi))
         for side in ("lr" if both else "r"):
-            p[f"{side}_abd"] += (80 * DEG - p[f"{side}_abd"]) * up
+            blend(p, f"{side}_abd", 80, up)
             p[f"{side}_elbow"] *= 1 - up
             p[f"{side}_elbow_front"] += (95 * DEG + swing) * up
         return _one(p, len(u))
@@ -254,9 +259,9 @@ def _handshake(u, rng, amp):
     reach = bump(u, 0.15, 0.4, 0.75, 0.95)
     shake = 8 * DEG * np.sin(2 * np.pi * rng.uniform(2.5, 3.5) * u) * smooth(u, 0.4, 0.45)
     for p in (p1, p2):
-        p["r_flex"] += (55 * DEG + shake - p["r_flex"]) * reach
-        p["r_elbow"] += (35 * DEG - p["r_elbow"]) * reach
-        p["r_abd"] += (-8 * DEG - p["r_abd"]) * reach
+        blend(p, "r_flex", 55 + shake / DEG, reach)
+        blend(p, "r_elbow", 35, reach)
+        blend(p, "r_abd", -8, reach)
     T = len(u)
     return [(p1, r1, np.zeros(T)), (p2, r2, np.full(T, np.pi))]
 
@@ -265,7 +270,7 @@ def _push(u, rng, amp):
     p1, p2, r1, r2 = _pair(u, rng, rng.uniform(0.75, 0.9))
     hit = smooth(u, 0.25, 0.45)
     for side in "lr":
-        p1[f"{side}_flex"] += (80 * DEG - p1[f"{side}_flex"]) * bump(u, 0.2, 0.45, 0.7, 0.9)
+        blend(p1, f"{side}_flex", 80, bump(u, 0.2, 0.45, 0.7, 0.9))
         p1[f"{side}_elbow"] *= 1 - bump(u, 0.2, 0.45, 0.7, 0.9)
         p2[f"{side}_flex"] += 35 * DEG * bump(u, 0.35, 0.5, 0.6, 0.85)
     r2 = r2.copy(); r2[:, 2] += 0.45 * amp * hit          # the pushed person steps back
