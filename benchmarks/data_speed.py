@@ -136,9 +136,13 @@ def main():
     from skelnb.data.dataset import Augment
     torch.set_num_threads(1)
     cache = C.load_cache(out)
+    best32 = 0.0
     for workers in (0, 2):
         for bs in (32, 64):
             ds = cache.dataset(num_frames=64, augment=Augment())
+            if len(ds) < 2 * bs:
+                print(f"batch {bs:3d}: skipped, only {len(ds)} samples in the cache (use more --files)")
+                continue
             dl = DataLoader(ds, batch_size=bs, shuffle=True, num_workers=workers, drop_last=True,
                             persistent_workers=workers > 0, generator=torch.Generator().manual_seed(0))
             n, t, it = 0, None, None
@@ -151,8 +155,22 @@ def main():
                     if n >= a.batches:
                         break
             dt = time.perf_counter() - t
+            if bs == 32:
+                best32 = max(best32, n / dt)
             print(f"batch {bs:3d}, {workers} loader workers: {n / dt:7.1f} batches/s "
                   f"({n * bs / dt:6.0f} samples/s, batch {tuple(x.shape)})")
+
+    print("\n== the loader against what SEM-Net's training consumes ==")
+    from skelnb.flops import train_step_time
+    from skelnb.sem.net import SEMNet
+    torch.set_num_threads(os.cpu_count())
+    model = SEMNet(num_frames=64)
+    step = train_step_time(model, torch.randn(32, 3, 64, 25, 2), 60, iters=2)
+    print(f"SEM-Net (paper size) training step, batch 32, T=64, {os.cpu_count()} threads: {step:.2f} s "
+          f"= {1 / step:.2f} batches/s consumed")
+    ratio = best32 * step
+    print(f"cache loader: {best32:.0f} batches/s = {ratio:.0f}x what training consumes "
+          f"(target >= 20x): {'met' if ratio >= 20 else 'NOT met'}")
     if tmp is not None:
         tmp.cleanup()
 
