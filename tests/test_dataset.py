@@ -29,9 +29,9 @@ def test_bone_stream_equals_to_bones(sset):
 
 
 def test_crop_resize_keeps_endpoints_and_interpolates():
-    x = np.arange(10, dtype=np.float32)[None, :, None, None].repeat(3, 0).repeat(25, 2).repeat(2, 3)
+    x = np.arange(1, 11, dtype=np.float32)[None, :, None, None].repeat(3, 0).repeat(25, 2).repeat(2, 3)
     y = tf.crop_resize(x, 10, 19)
-    assert y[0, 0, 0, 0] == 0 and y[0, -1, 0, 0] == 9 and np.allclose(np.diff(y[0, :, 0, 0]), 0.5)
+    assert y[0, 0, 0, 0] == 1 and y[0, -1, 0, 0] == 10 and np.allclose(np.diff(y[0, :, 0, 0]), 0.5)
     z = tf.crop_resize(x, 10, 5, ratio=0.5, rng=np.random.default_rng(0))
     assert z[0, -1, 0, 0] - z[0, 0, 0, 0] == pytest.approx(4)
 
@@ -69,3 +69,12 @@ def test_bad_input_is_a_clear_error():
         SkeletonDataset(np.zeros((2, 3, 4, 25, 2)), [0])
     with pytest.raises(ValueError, match="stream"):
         SkeletonDataset(np.zeros((2, 3, 4, 25, 2)), [0, 1], stream="velocity")
+
+
+def test_crop_resize_never_blends_towards_a_dropped_joint():
+    x = np.ones((3, 4, 25, 1), np.float32) * np.arange(1, 5, dtype=np.float32)[None, :, None, None]
+    x[:, 1, 7] = 0.0                                   # joint 7 dropped in frame 1
+    y = tf.crop_resize(x, 4, 7)                        # frame positions 0, .5, 1, 1.5, 2, 2.5, 3
+    j = y[0, :, 7, 0]
+    assert j[1] == 1.0 and j[2] == 3.0 and j[3] == 3.0 # the seen end, not a point pulled to 0
+    assert np.allclose(y[0, :, 0, 0], [1, 1.5, 2, 2.5, 3, 3.5, 4])

@@ -60,14 +60,14 @@ class SkeletonDataset(Dataset):
     def __getitem__(self, i):
         x = np.asarray(self.data[i], dtype=np.float32)                        # (C, T, V, M)
         n = int(self.lengths[i]) if self.lengths is not None else tf.valid_length(x)
+        a = self.augment
+        rng = None if a is None else np.random.default_rng([self.seed, self.epoch, i])
+        # resample first, while an all-zero joint still means "missing" (after centering the
+        # centre joint is a real zero)
+        x = tf.crop_resize(x, n, self.num_frames, 1.0 if a is None else rng.uniform(*a.crop), rng)
         if self.center:
             x = tf.center_on_joint(x, at=self.center)
-        a = self.augment
-        if a is None:
-            x = tf.crop_resize(x, n, self.num_frames)
-        else:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
-            x = tf.crop_resize(x, n, self.num_frames, rng.uniform(*a.crop), rng)
+        if a is not None:
             if a.rotate:
                 x = tf.random_rotation(x, rng, a.rotate)
             if a.scale:

@@ -37,7 +37,11 @@ def center_on_joint(x: np.ndarray, joint: int = SPINE_MIDDLE, at: str = "first")
 def crop_resize(x: np.ndarray, length: int, out_frames: int, ratio: float = 1.0,
                 rng: np.random.Generator | None = None) -> np.ndarray:
     """Take ``ratio`` of the valid frames (a random window if ``rng`` is given, else centred),
-    and resample it to ``out_frames`` by linear interpolation along time."""
+    and resample it to ``out_frames`` by linear interpolation along time.
+
+    All-zero joints are missing (dropped by the sensor): an output frame between a seen and a
+    missing joint takes the seen one, never a point pulled towards the origin. So apply this
+    before centring, which turns the centre joint into a real zero."""
     C, T, V, M = x.shape
     if length <= 0:
         return np.zeros((C, out_frames, V, M), x.dtype)
@@ -49,7 +53,12 @@ def crop_resize(x: np.ndarray, length: int, out_frames: int, ratio: float = 1.0,
     pos = np.linspace(0, n - 1, out_frames)
     lo = np.floor(pos).astype(int)
     hi = np.minimum(lo + 1, n - 1)
-    w = (pos - lo)[None, :, None, None]
+    w = np.broadcast_to((pos - lo)[None, :, None, None], (1, out_frames, V, M)).copy()
+    # a missing (all-zero) joint is not a position: never blend towards it. Take the other end
+    # where only one end is seen; both missing stays zero.
+    seen = np.abs(seg).sum(0, keepdims=True) > 0                  # (1, n, V, M)
+    w[~seen[:, hi]] = 0.0
+    w[~seen[:, lo] & seen[:, hi]] = 1.0
     return (seg[:, lo] * (1 - w) + seg[:, hi] * w).astype(x.dtype)
 
 
