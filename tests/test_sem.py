@@ -280,3 +280,73 @@ def test_clear_errors_on_bad_input():
         SEMNet(tff="k=5")
     with pytest.raises(ValueError, match="one entry per block"):
         SEMNet(channels=(8, 8), embed_channels=(4,), strides=(1, 1))
+
+
+# ---------------------------------------------------------------- joint identity: what GR adds
+@pytest.mark.parametrize("mode", MODES)
+def test_attention_permutation_equivariance_only_without_gr(mode):
+    # Without GR every joint is treated alike: permuting the input's V axis permutes the output
+    # the same way (also with GR while alpha_hat is still 0, its initial value).
+    att = layer(mode)
+    perm = torch.tensor([3, 0, 6, 1, 5, 2, 4])                                   # a permutation of V = 7 joints
+    torch.testing.assert_close(att(x0[..., perm]), att(x0)[..., perm])
+    if mode != "cross-frame+GR":
+        return
+    # A nonzero alpha_hat ties the weights to joint identities: no longer equivariant ...
+    with torch.no_grad():
+        att.alpha_hat.copy_(torch.randn(S, V, V))
+    want = att(x0)[..., perm]
+    assert not torch.allclose(att(x0[..., perm]), want, atol=1e-3)
+    # ... unless alpha_hat is permuted along with the joints: it is the only joint-aware part
+    with torch.no_grad():
+        att.alpha_hat.copy_(att.alpha_hat[:, perm][:, :, perm])
+    torch.testing.assert_close(att(x0[..., perm]), want)
+
+
+@pytest.mark.parametrize("row", list(TABLE2))
+def test_mstff_receptive_field_from_input_gradients(row):
+    # d y[:, b-th branch, t0] / d x: the input frames with a nonzero gradient are exactly the
+    # dilated taps of branch b; together they span receptive_field(row) frames.
+    cfg = tff_config(row)
+    B, Cb, Tn, t0 = len(cfg["kernels"]), 3, 41, 20
+    m = MSTFF(5, Cb * B, **cfg).double().eval()                                  # BN with running stats
+    with torch.no_grad():
+        m.split[0].weight.abs_()                                                 # positive input, positive
+    x = (torch.rand(1, 5, Tn, 2, dtype=torch.float64) + 0.1).requires_grad_()  # 1x1 weights: every ReLU open
+    y = m(x)                                                                     # (1, B*Cb, Tn, 2)
+    union = set()
+    for b, (k, d) in enumerate(zip(cfg["kernels"], cfg["dilations"])):
+        (g,) = torch.autograd.grad(y[0, b * Cb:(b + 1) * Cb, t0].sum(), x, retain_graph=True)
+        reach = set(torch.nonzero(g.abs().sum(dim=(0, 1, 3))).flatten().tolist())
+        assert reach == {t0 + d * (j - (k - 1) // 2) for j in range(k)}, (row, b, sorted(reach))
+        union |= reach
+    assert max(union) - min(union) + 1 == receptive_field(**cfg) == m.receptive_field
+    want = {"k=3": 3, "k=9": 9, "k=(3,5,7,9)": 9, "d=(1,3,5,7)": 15}[row]    # literal rows: 15, not 9
+    assert m.receptive_field == want
+
+
+# ---------------------------------------------------------------- SEM figures (skelnb.sem.viz)
+def test_attention_figures_controls_and_errors():
+    import numpy as np
+    from skelnb.sem.viz import attention_heatmap, attention_lines_figure, receptive_field_figure, top_pairs
+
+    w = np.full((25, 25), 0.01)
+    w[3, 7], w[7, 3], w[11, 0] = 0.5, 0.2, 0.3
+    assert top_pairs(w, 2) == [(3, 7, 0.5, 0.2), (0, 11, 0.01, 0.3)]         # ranked by max of both directions
+    seq = torch.randn(3, 10, 25, 2)
+    seq[:, 8:] = 0                                                             # padding frames are skipped
+    maps = {"block 1": {"head 1": torch.rand(5, 25, 25), "head 2": w}}       # per-frame and static, nested
+    fig = attention_lines_figure(seq, NTU25, maps, top_k=6)
+    buttons = fig.layout.updatemenus[0].buttons
+    assert [b.label for b in buttons] == ["block 1 / head 1", "block 1 / head 2"]
+    assert len(fig.frames) == 5 and len(fig.layout.sliders[0].steps) == 5   # frames of the per-frame weights
+    assert all(t.visible is None for fr in fig.frames for t in fr.data)       # the slider keeps the menu's choice
+    assert sum(buttons[1].args[0]["visible"]) == 2 + 5                       # skeleton + that label's 5 traces
+    assert len(attention_lines_figure(seq[:, 0, :, 0], NTU25, w).frames) == 0  # one pose, one map: no slider
+    assert len(attention_heatmap({"a": w, "b": w.T}, NTU25).layout.updatemenus[0].buttons) == 2
+    with pytest.raises(ValueError, match=r"V=25 .* got shape \(22, 22\)"):
+        attention_lines_figure(seq, NTU25, np.ones((22, 22)))
+    with pytest.raises(ValueError, match="pose must be"):
+        attention_lines_figure(torch.randn(3, 22), NTU25, w)
+    with pytest.raises(ValueError, match="one value per offset"):
+        receptive_field_figure({"x": np.ones(3)}, np.arange(5))
