@@ -67,3 +67,17 @@ def sem_model(prof=None, seed: int = 0, **overrides) -> torch.nn.Module:
     if prof.quick:
         return SEMNet.quick(len(CLASS_NAMES), width=24, depth=4, num_frames=prof.num_frames, **overrides)
     return SEMNet(num_classes=len(CLASS_NAMES), num_frames=prof.num_frames, **overrides)
+
+
+def spa_model(prof=None, kind: str = "4d", seed: int = 0, **overrides) -> torch.nn.Module:
+    """SPA-Net for the synthetic classes: ``SPANet.quick`` (s=32, k=3, widths 16/32/64) in
+    ``quick``, the paper-size default (s=64, k=5) in ``full``; ``kind`` is '4d' (Fig. 6b) or
+    '3+1d' (Fig. 6a); ``overrides`` set any :class:`skelnb.spa.net.SPAConfig` field
+    (``space=``, ``kernel=``, ``widths=``, ``backend=`` ...)."""
+    from .data.synthetic import CLASS_NAMES
+    from .spa.net import SPANet
+    prof = prof or _profile.current()
+    torch.manual_seed(seed)
+    if prof.quick:
+        return SPANet.quick(kind, num_classes=len(CLASS_NAMES), num_frames=prof.num_frames, **overrides)
+    return SPANet(kind=kind, num_classes=len(CLASS_NAMES), num_frames=prof.num_frames, **overrides)
