@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 class EvalResult:
     scores: np.ndarray        # (N, K) softmax scores
     labels: np.ndarray        # (N,)
+    ids: np.ndarray | None = None   # (N,) sample names (e.g. S001C002P003R002A013), if known
 
     @property
     def num_classes(self) -> int:
@@ -58,11 +59,13 @@ class EvalResult:
                     num_classes=int(self.num_classes))
 
     def save(self, run_dir: str | os.PathLike) -> None:
-        """``scores.npz`` (scores, labels) and ``result.json`` (summary), written atomically."""
+        """``scores.npz`` (scores, labels, ids if known) and ``result.json`` (summary), written
+        atomically."""
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         tmp = run_dir / f".scores.tmp{os.getpid()}.npz"
-        np.savez(tmp, scores=self.scores, labels=self.labels)
+        extra = {} if self.ids is None else dict(ids=np.asarray(self.ids).astype(str))
+        np.savez(tmp, scores=self.scores, labels=self.labels, **extra)
         os.replace(tmp, run_dir / "scores.npz")
         tmp = run_dir / f".result.tmp{os.getpid()}.json"
         tmp.write_text(json.dumps(dict(self.summary(), per_class=[None if np.isnan(a) else float(a)
@@ -78,13 +81,16 @@ class EvalResult:
         try:
             with np.load(path, allow_pickle=False) as z:
                 scores, labels = z["scores"], z["labels"]
+                ids = z["ids"] if "ids" in z.files else None
         except FileNotFoundError:
             raise
         except Exception as e:
             raise ValueError(f"{path}: not a scores file ({type(e).__name__}: {e})") from None
         if scores.ndim != 2 or labels.shape != (len(scores),):
             raise ValueError(f"{path}: scores must be (N, K) and labels (N,), got {scores.shape}, {labels.shape}")
-        return cls(scores.astype(np.float64), labels.astype(np.int64))
+        if ids is not None and ids.shape != labels.shape:
+            raise ValueError(f"{path}: ids must be (N,) like the labels, got {ids.shape}")
+        return cls(scores.astype(np.float64), labels.astype(np.int64), ids)
 
 
 @torch.no_grad()

@@ -119,23 +119,79 @@ class RunResult:
         return self.final.top1 if self.final else float("nan")
 
 
-def _loader(ds: Dataset, batch_size: int, shuffle: bool, seed: int, epoch: int, workers: int,
-            sampler=None) -> DataLoader:
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle and sampler is None,
-                      sampler=sampler, generator=g, num_workers=workers, drop_last=False)
+def _loader(ds: Dataset, batch_size: int, sampler, workers: int) -> DataLoader:
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=False,
+                      pin_memory=torch.cuda.is_available())
+
+
+def train_sampler(ds: Dataset, seed: int, rank: int = 0, world_size: int = 1):
+    """The shuffling of every run, one process or several: a ``DistributedSampler`` whose epoch
+    permutation is ``randperm(N)`` seeded by ``seed + epoch``; process ``rank`` of ``world_size``
+    takes ``perm[rank::world_size]``. With a per-process batch of B / world_size, step s of
+    process r then holds exactly the samples ``perm[s*B:(s+1)*B]`` of the single-process step s
+    that fall to r, so the union of the processes' batches is the single-process batch. (If N
+    is not a multiple of world_size, the sampler repeats a few samples to even the shares.)"""
+    from torch.utils.data.distributed import DistributedSampler
+    return DistributedSampler(ds, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False)
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer,
+               scaler: torch.amp.GradScaler, lossf, use_amp: bool):
+    """One optimisation step (forward under autocast if ``use_amp``, loss, backward, optimizer
+    step through the grad scaler); returns (outputs, loss)."""
+    with torch.autocast(x.device.type, enabled=use_amp):
+        out = model(x)
+        loss = lossf(out.float(), y)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    return out, loss
+
+
+def step_times(model: nn.Module, batches, cfg: TrainConfig = TrainConfig(), device: str | None = None,
+               warmup: int = 1) -> list[float]:
+    """Wall time (s) of ``fit``'s training step on each of ``batches`` ((x, y) pairs), after
+    ``warmup`` untimed steps on the first one: SGD as ``cfg``, AMP on CUDA, CUDA synchronised.
+    The model's weights change (it trains); pass a copy to keep the original."""
+    dev = device_of(device)
+    model.to(dev).train()
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                          weight_decay=cfg.weight_decay)
+    use_amp = cfg.amp and dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    lossf = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    batches = [(x.to(dev), y.to(dev)) for x, y in batches]
+    for _ in range(warmup):
+        train_step(model, *batches[0], opt, scaler, lossf, use_amp)
+    times = []
+    for x, y in batches:
+        sync()
+        t0 = time.perf_counter()
+        train_step(model, x, y, opt, scaler, lossf, use_amp)
+        sync()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         cfg: TrainConfig = TrainConfig(), run_dir: str | os.PathLike | None = None, *,
         resume: bool = True, device: str | None = None, progress: bool = True,
-        rank: int = 0, world_size: int = 1, desc: str = "train") -> RunResult:
+        rank: int = 0, world_size: int = 1, desc: str = "train", log=None) -> RunResult:
     """Train ``model`` on ``train_set`` for ``cfg.epochs``; evaluate on ``test_set`` at the end.
 
     ``run_dir``: where ``checkpoint.pt`` and ``result.json`` go (None: nothing is written).
     ``resume``: continue from the checkpoint in ``run_dir`` (it must come from the same config).
-    For several GPUs the caller wraps the model in DistributedDataParallel and passes its
-    rank and world size (see ``skelnb.cli``); batches are split with a DistributedSampler.
+    ``log``: called with each epoch's history row (on rank 0).
+
+    Several processes (``torchrun``, see ``skelnb.cli``): the caller initialises the process
+    group, wraps the model in DistributedDataParallel and passes ``rank`` and ``world_size``.
+    ``cfg.batch_size`` is the *global* batch: each process takes ``batch_size / world_size``
+    samples per step (:func:`train_sampler`), DDP averages the gradients, so a step sees the same
+    samples and (with SyncBatchNorm, or without batch statistics) the same gradient as one
+    process would, up to floating-point summation order. The history's loss/accuracy are summed
+    over processes; only rank 0 writes files. Every process evaluates the whole test set.
     """
     dev = device_of(device)
     model.to(dev)
@@ -157,18 +213,16 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         scaler.load_state_dict(state["scaler"])
         start, result.history = state["epoch"], list(state["history"])
     lossf = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    sampler = None
-    if world_size > 1:
-        from torch.utils.data.distributed import DistributedSampler
-        sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank,
-                                     shuffle=True, seed=cfg.seed, drop_last=False)
+    if cfg.batch_size % world_size:
+        raise ValueError(f"TrainConfig.batch_size={cfg.batch_size} is the global batch and must be a "
+                         f"multiple of the number of processes ({world_size})")
+    sampler = train_sampler(train_set, cfg.seed, rank, world_size)
     for epoch in range(start, cfg.epochs):
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)          # dropout etc.: a function of the epoch
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        loader = _loader(train_set, cfg.batch_size, True, cfg.seed, epoch, cfg.num_workers, sampler)
+        sampler.set_epoch(epoch)
+        loader = _loader(train_set, cfg.batch_size // world_size, sampler, cfg.num_workers)
         model.train()
         seen = correct = 0
         loss_sum = data_time = step_time = 0.0
@@ -181,13 +235,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
             for group in opt.param_groups:
                 group["lr"] = lr_at(cfg, epoch + step / len(loader))
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-            with torch.autocast(dev.type, enabled=use_amp):
-                out = model(x)
-                loss = lossf(out.float(), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+            out, loss = train_step(model, x, y, opt, scaler, lossf, use_amp)
             n = len(y)
             seen += n
             loss_sum += loss.item() * n
@@ -195,13 +243,19 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
             t0 = time.perf_counter()
             step_time += t0 - t1
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
-                            samples_s=f"{seen / (data_time + step_time):.0f}", refresh=False)
+                            samples_s=f"{seen * world_size / (data_time + step_time):.0f}", refresh=False)
+        if world_size > 1:                                         # totals over all processes
+            tot = torch.tensor([loss_sum, correct, seen], dtype=torch.float64, device=dev)
+            torch.distributed.all_reduce(tot)
+            loss_sum, correct, seen = tot[0].item(), int(tot[1].item()), int(tot[2].item())
         row = dict(epoch=epoch + 1, loss=loss_sum / max(seen, 1), acc=correct / max(seen, 1),
                    lr=lr_at(cfg, epoch), samples_per_s=seen / max(data_time + step_time, 1e-9),
                    loader_s_per_step=data_time / max(len(loader), 1),
                    step_s=step_time / max(len(loader), 1))
         result.history.append(row)
         result.trained_epochs += 1
+        if log is not None and rank == 0:
+            log(row)
         if ckpt_path is not None and rank == 0:
             save_checkpoint(ckpt_path, dict(config=asdict(cfg), config_key=cfg.key(), epoch=epoch + 1,
                                             model=_unwrap(model).state_dict(), optimizer=opt.state_dict(),

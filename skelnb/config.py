@@ -1,0 +1,428 @@
+"""Run configurations: one YAML file -> the data sets, the model and the :class:`TrainConfig`.
+
+A configuration (``book/configs/*.yaml``) has five sections; every key is checked, unknown
+ones are errors::
+
+    name: ntu60-xsub/sem-joint      # the run folder, under $SKELNB_RUNS (default ./runs)
+    base: _paper_recipe.yaml        # optional: a file merged *under* this one (path relative to it)
+    data:                           # see DATA_KEYS
+      source: cache                 # 'cache' (built by python -m skelnb.data.cache) | 'synthetic'
+      cache: cache/ntu60            # relative to data.root ($SKELNB_DATA, else ./data)
+      benchmark: ntu60-xsub         # ntu60-xsub | ntu60-xview | ntu120-xsub | ntu120-xset | shrec
+      num_frames: 128
+      window: 150                   # training crops num_frames / window of the valid frames
+    model: {name: sem, size: paper, stream: joint}     # other keys override the model's config
+    train: {epochs: 120, batch_size: 32, lr: 0.1, ...}  # TrainConfig fields
+    distributed: {sync_bn: true}    # several GPUs: BatchNorm statistics over the global batch
+
+``--set key=value`` (``python -m skelnb train CONFIG --set train.epochs=5 data.root=/data``)
+overrides any key; the value is read as YAML (numbers, booleans, lists ``[60, 90]``).
+
+**What the recipe does with the frames.** DSTA-Net's recipe feeds 128 frames cut from a
+150-frame window. Here a training sample is a random window of ``num_frames / window`` of its
+valid frames, resampled to ``num_frames`` (the same as resampling the sequence to ``window``
+frames and cutting a random ``num_frames`` crop); a test sample is its whole valid span
+resampled to ``num_frames``.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from .train import TrainConfig, runs_root
+
+SECTIONS = ("name", "base", "data", "model", "train", "distributed")
+DATA_KEYS = {
+    "source": "'cache' or 'synthetic'",
+    "root": "data root for a relative 'cache' (default $SKELNB_DATA, else ./data)",
+    "cache": "cache folder built by python -m skelnb.data.cache (relative to root)",
+    "benchmark": "ntu60-xsub | ntu60-xview | ntu120-xsub | ntu120-xset | shrec (cache); xsub | xview (synthetic)",
+    "classes": "SHREC'17 protocol: 14 or 28",
+    "subjects": "synthetic: number of subjects (1..n) or a list of subject ids",
+    "num_frames": "frames per sample fed to the model",
+    "window": "training crop = num_frames / window of the valid frames (null: the augment's crop range)",
+    "stream": "'joint' or 'bone' vectors computed by the data pipeline (SEM-Net's bone stream "
+              "converts inside the model instead: model.stream)",
+    "center": "'first', 'mean' or null (see SkeletonDataset)",
+    "augment": "null (none) or {crop: [lo, hi], rotate: rad, scale: [lo, hi]} (Augment fields)",
+}
+MODEL_SIZES = ("paper", "quick")
+NTU_CLASSES = {"ntu60": 60, "ntu120": 120}
+
+# ----------------------------------------------------------------------------- the paper's numbers
+# Top-1 accuracy (%) the paper reports for its own models (Tables 3, 4, 6, 8, 9; Table 7's
+# "SEM+SPA (ours)" row repeats Table 6's). Columns: NTU-60 CS = ntu60-xsub, CV = ntu60-xview;
+# NTU-120 CS = ntu120-xsub, CE = ntu120-xset; SHREC 14-cls = shrec14, 28-cls = shrec28.
+# ``streams``: the runs (book/configs/<benchmark>_<stream>.yaml) whose softmax scores make the
+# row, fused with equal weights: SEM-Net = joint + bone (Sec. 3.1, "summed"); "SPA" in Tables
+# 6, 8, 9 is taken to be SPA-4D (Table 6's SPA-Net row repeats Table 4's SPA-4D numbers).
+PAPER_COLUMNS = {"ntu60-xsub": ("NTU-60", "CS"), "ntu60-xview": ("NTU-60", "CV"),
+                 "ntu120-xsub": ("NTU-120", "CS"), "ntu120-xset": ("NTU-120", "CE"),
+                 "shrec14": ("SHREC'17", "14-cls"), "shrec28": ("SHREC'17", "28-cls")}
+_SEM, _SPA = ("sem-joint", "sem-bone"), ("spa-4d",)
+_ROWS = [  # (table, setting, streams, {benchmark: paper top-1 %})
+    ("3", "SEM-joint", ("sem-joint",), {"ntu60-xsub": 90.5, "ntu60-xview": 95.6}),
+    ("3", "SEM-bone", ("sem-bone",), {"ntu60-xsub": 90.2, "ntu60-xview": 94.5}),
+    ("3", "SEM-fuse", _SEM, {"ntu60-xsub": 91.8, "ntu60-xview": 96.3}),
+    ("4", "SPA-3+1D", ("spa-3+1d",), {"ntu60-xsub": 89.2, "ntu60-xview": 94.9}),
+    ("4", "SPA-4D", ("spa-4d",), {"ntu60-xsub": 89.6, "ntu60-xview": 95.5}),
+    ("6", "SPA-Net", _SPA, {"ntu60-xsub": 89.6, "ntu60-xview": 95.5}),
+    ("6", "SEM-Net", _SEM, {"ntu60-xsub": 91.8, "ntu60-xview": 96.3}),
+    ("6", "SEM+SPA", _SEM + _SPA, {"ntu60-xsub": 92.6, "ntu60-xview": 97.1}),
+    ("6", "SEM-joint", ("sem-joint",), {"ntu60-xsub": 90.5, "ntu60-xview": 95.6}),
+    ("6", "SEM-joint+SPA", ("sem-joint",) + _SPA, {"ntu60-xsub": 92.0, "ntu60-xview": 96.9}),
+    ("7", "SEM+SPA (ours)", _SEM + _SPA, {"ntu60-xsub": 92.6, "ntu60-xview": 97.1}),
+    ("8", "SEM", _SEM, {"ntu120-xsub": 87.5, "ntu120-xset": 89.4}),
+    ("8", "SPA", _SPA, {"ntu120-xsub": 83.8, "ntu120-xset": 85.2}),
+    ("8", "SEM+SPA", _SEM + _SPA, {"ntu120-xsub": 88.7, "ntu120-xset": 90.3}),
+    ("9", "SEM", _SEM, {"shrec14": 95.0, "shrec28": 93.9}),
+    ("9", "SPA", _SPA, {"shrec14": 93.6, "shrec28": 91.9}),
+    ("9", "SEM+SPA", _SEM + _SPA, {"shrec14": 96.2, "shrec28": 94.4}),
+]
+
+
+# Training / test sizes of each benchmark as commonly reported (NTU after removing the samples
+# with missing skeletons: 302 for NTU-60, 535 for NTU-120; SHREC'17 from its split files). Only
+# for estimates before the data is at hand: a cache reports the exact counts of your copy.
+SPLIT_SIZES = {"ntu60-xsub": (40091, 16487), "ntu60-xview": (37646, 18932), "ntu120-xsub": (63026, 50919),
+               "ntu120-xset": (54468, 59477), "shrec14": (1960, 840), "shrec28": (1960, 840)}
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    table: str
+    setting: str
+    benchmark: str          # a key of PAPER_COLUMNS (also the config files' prefix)
+    top1: float             # the paper's top-1 accuracy, %
+    streams: tuple[str, ...]
+
+    @property
+    def dataset(self) -> str:
+        return PAPER_COLUMNS[self.benchmark][0]
+
+    @property
+    def column(self) -> str:
+        return PAPER_COLUMNS[self.benchmark][1]
+
+    def run_dirs(self, root: str | os.PathLike | None = None) -> list[Path]:
+        """The run folders of this row's streams (as the configs name them)."""
+        root = Path(root) if root is not None else runs_root()
+        return [root / self.benchmark / s for s in self.streams]
+
+
+PAPER_RESULTS: tuple[PaperResult, ...] = tuple(
+    PaperResult(t, s, b, v, streams) for t, s, streams, cols in _ROWS for b, v in cols.items())
+
+
+# ----------------------------------------------------------------------------- loading
+class ConfigError(ValueError):
+    """A configuration file or ``--set`` override that is not valid; the message names it."""
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def _read_yaml(path: Path, seen=()) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of sections {SECTIONS}")
+    if "base" in raw:
+        base = (path.parent / str(raw.pop("base"))).resolve()
+        if base in seen:
+            raise ConfigError(f"{path}: 'base' includes itself ({base})")
+        raw = _merge(_read_yaml(base, seen + (path.resolve(),)), raw)
+    return raw
+
+
+def parse_override(item: str) -> tuple[list[str], object]:
+    """``"train.epochs=5"`` -> (["train", "epochs"], 5); the value is parsed as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.epochs=5")
+    key, value = item.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts) or parts[0] not in SECTIONS:
+        raise ConfigError(f"--set {item!r}: the key must start with one of {SECTIONS}")
+    try:
+        return parts, yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {item!r}: value is not valid YAML ({e})") from None
+
+
+def apply_overrides(raw: dict, overrides=()) -> dict:
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        parts, value = parse_override(item)
+        d = raw
+        for p in parts[:-1]:
+            if d.get(p) is None:
+                d[p] = {}
+            if not isinstance(d[p], dict):
+                raise ConfigError(f"--set {item!r}: {p!r} is not a section")
+            d = d[p]
+        d[parts[-1]] = value
+    return raw
+
+
+@dataclass
+class RunConfig:
+    """A resolved configuration (base merged, overrides applied, checked)."""
+    raw: dict
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.raw["name"])
+
+    @property
+    def data(self) -> dict:
+        return self.raw["data"]
+
+    @property
+    def model(self) -> dict:
+        return self.raw["model"]
+
+    @property
+    def distributed(self) -> dict:
+        return self.raw.get("distributed") or {}
+
+    @property
+    def train(self) -> TrainConfig:
+        t = dict(self.raw.get("train") or {})
+        if "milestones" in t:
+            t["milestones"] = tuple(t["milestones"])
+        return TrainConfig(**t)
+
+    def run_dir(self, out: str | os.PathLike | None = None) -> Path:
+        """``out`` if given, else ``$SKELNB_RUNS/<name>``."""
+        return Path(out) if out is not None else runs_root() / self.name
+
+    def identity(self) -> dict:
+        """What decides the result: everything but where the data lies (data.root)."""
+        raw = copy.deepcopy(self.raw)
+        raw["data"].pop("root", None)
+        return raw
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.raw, sort_keys=False)
+
+
+def load_config(path: str | os.PathLike, overrides=()) -> RunConfig:
+    """Read a YAML config (merging its ``base``), apply ``key=value`` overrides, check it."""
+    path = Path(path)
+    raw = apply_overrides(_read_yaml(path), overrides)
+    raw.setdefault("name", path.stem)
+    return check(RunConfig(raw, path))
+
+
+def from_dict(raw: dict, overrides=()) -> RunConfig:
+    return check(RunConfig(apply_overrides(raw, overrides)))
+
+
+def check(cfg: RunConfig) -> RunConfig:
+    """Every section and key known, values of the right kind; errors name the file and key."""
+    where = str(cfg.path) if cfg.path else "config"
+    raw = cfg.raw
+    bad = sorted(set(raw) - set(SECTIONS))
+    if bad:
+        raise ConfigError(f"{where}: unknown section(s) {bad}; sections are {SECTIONS}")
+    for sec in ("data", "model"):
+        if not isinstance(raw.get(sec), dict):
+            raise ConfigError(f"{where}: section {sec!r} is missing or not a mapping")
+    bad = sorted(set(raw["data"]) - set(DATA_KEYS))
+    if bad:
+        raise ConfigError(f"{where}: unknown data key(s) {bad}; known: " +
+                          "; ".join(f"{k}: {v}" for k, v in DATA_KEYS.items()))
+    src = raw["data"].get("source")
+    if src not in ("cache", "synthetic"):
+        raise ConfigError(f"{where}: data.source must be 'cache' or 'synthetic', got {src!r}")
+    if src == "cache" and not raw["data"].get("cache"):
+        raise ConfigError(f"{where}: data.cache (the cache folder) is required for data.source: cache")
+    if raw["model"].get("name") not in MODEL_BUILDERS:
+        raise ConfigError(f"{where}: model.name must be one of {sorted(MODEL_BUILDERS)}, "
+                          f"got {raw['model'].get('name')!r}")
+    if raw["model"].get("size", "paper") not in MODEL_SIZES:
+        raise ConfigError(f"{where}: model.size must be one of {MODEL_SIZES}, got {raw['model'].get('size')!r}")
+    t = raw.get("train") or {}
+    if not isinstance(t, dict):
+        raise ConfigError(f"{where}: section 'train' must be a mapping of TrainConfig fields")
+    known = {f.name for f in fields(TrainConfig)}
+    bad = sorted(set(t) - known)
+    if bad:
+        raise ConfigError(f"{where}: unknown train key(s) {bad}; TrainConfig fields are {sorted(known)}")
+    try:
+        cfg.train
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: train: {e}") from None
+    bad = sorted(set(cfg.distributed) - {"sync_bn"})
+    if bad:
+        raise ConfigError(f"{where}: unknown distributed key(s) {bad}; known: ['sync_bn']")
+    return cfg
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class DataBundle:
+    """What a config's data section gives: the two datasets and what the model must know."""
+    train: object                   # SkeletonDataset (augmented)
+    test: object                    # SkeletonDataset (plain)
+    num_classes: int
+    layout: str
+    num_frames: int
+    in_channels: int
+    num_persons: int
+    class_names: list[str]
+    test_ids: np.ndarray            # (N_test,) sample names, in test order
+    description: str
+
+
+def data_root(data: dict) -> Path:
+    """``data.root``, else ``$SKELNB_DATA``, else ``./data``."""
+    return Path(data.get("root") or os.environ.get("SKELNB_DATA") or "data")
+
+
+def _augment(data: dict):
+    from .data.dataset import Augment
+    a = data.get("augment", {})
+    if a is None:
+        return None
+    if not isinstance(a, dict):
+        raise ConfigError(f"data.augment must be null or a mapping of Augment fields, got {a!r}")
+    known = {f.name for f in fields(Augment)}
+    if set(a) - known:
+        raise ConfigError(f"data.augment: unknown key(s) {sorted(set(a) - known)}; Augment fields are {sorted(known)}")
+    a = {k: tuple(v) if isinstance(v, list) else v for k, v in a.items()}
+    if data.get("window"):
+        r = data["num_frames"] / data["window"]
+        if not 0 < r <= 1:
+            raise ConfigError(f"data.window={data['window']} must be >= data.num_frames={data['num_frames']}")
+        a["crop"] = (r, r)
+    return Augment(**a)
+
+
+def build_data(cfg: RunConfig) -> DataBundle:
+    """The (train, test) datasets a config describes (a cache is opened lazily, memory-mapped)."""
+    from .data.dataset import from_skeleton_set
+    d = dict(cfg.data)
+    d.setdefault("num_frames", 64)
+    kw = dict(num_frames=int(d["num_frames"]), stream=d.get("stream", "joint"),
+              center=d.get("center", "first"))
+    aug = _augment(d)
+    if d["source"] == "synthetic":
+        from .data.synthetic import SyntheticConfig, generate
+        subj = d.get("subjects", 10)
+        subjects = tuple(range(1, int(subj) + 1)) if isinstance(subj, int) else tuple(int(s) for s in subj)
+        sset = generate(SyntheticConfig(subjects=subjects))
+        bench = d.get("benchmark", "xsub")
+        try:
+            tr, te = sset.split(bench)
+        except ValueError as e:
+            raise ConfigError(f"data.benchmark: {e}") from None
+        train = from_skeleton_set(sset, tr, augment=aug, **kw)
+        test = from_skeleton_set(sset, te, **kw)
+        names = np.asarray(sset.names)[te]
+        return DataBundle(train, test, len(sset.class_names), "ntu25", kw["num_frames"], 3, sset.data.shape[-1],
+                          list(sset.class_names), names,
+                          f"synthetic ({len(subjects)} subjects) {bench}: {len(tr)} train / {len(te)} test")
+    from .data.cache import load_cache
+    path = Path(d["cache"])
+    if not path.is_absolute():
+        path = data_root(d) / path
+    try:
+        cache = load_cache(path)
+    except FileNotFoundError as e:
+        raise ConfigError(f"data: {e} (data.root={data_root(d)}; set it with --set data.root=DIR or "
+                          f"SKELNB_DATA=DIR)") from None
+    bench = d.get("benchmark")
+    kind = cache.meta["settings"].get("kind")
+    if kind == "shrec":
+        if bench != "shrec":
+            raise ConfigError(f"data.benchmark: {path} is a SHREC'17 cache; use benchmark: shrec, got {bench!r}")
+        classes = int(d.get("classes", 14))
+        if classes not in (14, 28):
+            raise ConfigError(f"data.classes: SHREC'17 has a 14- and a 28-class protocol, not {classes}")
+        labels, names = cache.labels_for(classes), [f"G{k + 1}" for k in range(classes)]
+        num_classes = classes
+    else:
+        ds = cache.meta["settings"].get("dataset")
+        if not (isinstance(bench, str) and bench.split("-")[0] == ds):
+            raise ConfigError(f"data.benchmark: {path} caches {ds}; use one of {ds}-xsub, "
+                              f"{ds}-{'xview' if ds == 'ntu60' else 'xset'}, got {bench!r}")
+        labels, num_classes = cache.labels, NTU_CLASSES[ds]
+        names = [f"A{k + 1:03d}" for k in range(num_classes)]
+    tr, te = cache.split(bench)
+    train = cache.dataset(tr, labels=labels, augment=aug, **kw)
+    test = cache.dataset(te, labels=labels, **kw)
+    C, _, V, M = cache.data.shape[1:]
+    return DataBundle(train, test, num_classes, cache.layout, kw["num_frames"], C, M, names,
+                      np.asarray(cache.names)[te],
+                      f"{path} {bench}: {len(tr)} train / {len(te)} test")
+
+
+# ----------------------------------------------------------------------------- models
+def _sem(spec: dict, size: str, num_classes: int, layout: str, num_frames: int, in_channels: int):
+    from .sem.net import SEMNet
+    if size == "quick":
+        return SEMNet.quick(num_classes, layout, num_frames=num_frames, in_channels=in_channels, **spec)
+    return SEMNet(num_classes=num_classes, layout=layout, num_frames=num_frames, in_channels=in_channels, **spec)
+
+
+def _spa(spec: dict, size: str, num_classes: int, layout: str, num_frames: int, in_channels: int):
+    try:
+        from .spa.net import SPANet
+    except ImportError as e:
+        raise ConfigError(f"model.name: spa needs skelnb.spa and spconv ({e})") from None
+    if size == "quick":
+        return SPANet.quick(num_classes=num_classes, layout=layout, num_frames=num_frames, **spec)
+    return SPANet(num_classes=num_classes, layout=layout, num_frames=num_frames, **spec)
+
+
+MODEL_BUILDERS = {"sem": _sem, "spa": _spa}
+
+
+def build_model(cfg: RunConfig, data: DataBundle | None = None, *, num_classes: int | None = None,
+                layout: str | None = None, num_frames: int | None = None, in_channels: int = 3,
+                seed: int | None = None) -> torch.nn.Module:
+    """The config's model, initialised from ``train.seed`` (or ``seed``). Without ``data`` the
+    class count, layout and frames must be given (e.g. to count parameters on the meta device)."""
+    spec = dict(cfg.model)
+    name, size = spec.pop("name"), spec.pop("size", "paper")
+    if data is not None:
+        num_classes, layout, num_frames, in_channels = (data.num_classes, data.layout, data.num_frames,
+                                                        data.in_channels)
+    torch.manual_seed(cfg.train.seed if seed is None else seed)
+    try:
+        return MODEL_BUILDERS[name](spec, size, num_classes, layout, num_frames, in_channels)
+    except TypeError as e:
+        raise ConfigError(f"model: {e} (model keys other than name/size are the model's own settings)") from None
+
+
+def expected_data(cfg: RunConfig) -> dict:
+    """Classes, layout, frames and persons a config's data will have, without opening any data
+    (for building models on the meta device)."""
+    d = cfg.data
+    if d["source"] == "synthetic":
+        from .data.synthetic import CLASS_NAMES
+        return dict(num_classes=len(CLASS_NAMES), layout="ntu25", num_frames=d.get("num_frames", 64), persons=2)
+    bench = d.get("benchmark", "")
+    if bench == "shrec":
+        return dict(num_classes=int(d.get("classes", 14)), layout="shrec22", num_frames=d.get("num_frames", 64),
+                    persons=1)
+    ds = bench.split("-")[0]
+    if ds not in NTU_CLASSES:
+        raise ConfigError(f"data.benchmark: unknown benchmark {bench!r}")
+    return dict(num_classes=NTU_CLASSES[ds], layout="ntu25", num_frames=d.get("num_frames", 64), persons=2)

@@ -1,0 +1,204 @@
+"""The command line end to end on tiny synthetic data, config files, and its clear errors."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from skelnb import cli
+from skelnb import config as C
+from skelnb.evaluate import EvalResult
+from skelnb.flops import count_params
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in (ROOT / "book" / "configs").glob("*.yaml") if not p.name.startswith("_"))
+# a tiny version of the quick configs: 3 subjects (168 train / 84 test), 16 frames, 2 blocks
+TINY = ["data.subjects=3", "data.num_frames=16", "model.width=8", "model.depth=2", "train.epochs=2",
+        "train.batch_size=24"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The command line runs in this process with --threads 1 (steady on a shared machine);
+    the thread count is restored afterwards."""
+    old = torch.get_num_threads()
+    yield
+    torch.set_num_threads(old)
+
+
+def _main(capsys, *argv):
+    argv = [str(a) for a in argv]
+    if argv[0] in ("train", "evaluate"):
+        argv[1:1] = ["--threads", "1"]
+    code = cli.main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKELNB_RUNS", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+# ----------------------------------------------------------------------------- config files
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_config_parses_and_builds_its_model(path):
+    cfg = C.load_config(path)
+    assert cfg.train.epochs >= 1 and cfg.name
+    if cfg.model["name"] == "spa":
+        pytest.importorskip("skelnb.spa.net")
+    exp = C.expected_data(cfg)
+    with torch.device("meta"):                 # shapes only: paper-size models cost no memory
+        model = C.build_model(cfg, num_classes=exp["num_classes"], layout=exp["layout"],
+                              num_frames=exp["num_frames"])
+    n = count_params(model)
+    assert n > 0 and model.fc.out_features == exp["num_classes"]
+    if cfg.model["name"] == "spa":
+        from skelnb.spa.net import SPAConfig
+        assert model.config.kind == cfg.model["kind"]
+        if cfg.model.get("size", "paper") == "paper":     # the SPA default's frames and crop ratio
+            assert cfg.data["num_frames"] == SPAConfig().num_frames
+    if path.name.startswith("ntu60-xsub_sem-joint"):
+        assert n == pytest.approx(4.95e6, rel=0.01)        # the calibrated paper-size SEM-Net
+    if not path.name.startswith("quick"):                 # the paper recipe
+        t = cfg.train
+        assert (t.lr, t.weight_decay, t.nesterov, t.warmup_epochs, t.milestones, t.epochs, t.batch_size) == \
+            (0.1, 5e-4, True, 5, (60, 90), 120, 32)
+        assert cfg.name == path.stem.replace("_", "/")
+        assert cfg.data["num_frames"] / cfg.data["window"] == pytest.approx(128 / 150)
+
+
+def test_every_paper_number_has_its_configs():
+    stems = {p.stem for p in CONFIGS}
+    for r in C.PAPER_RESULTS:
+        for s in r.streams:
+            assert f"{r.benchmark}_{s}" in stems, (r, s)
+
+
+def test_overrides_base_and_errors(tmp_path):
+    cfg = C.load_config(ROOT / "book/configs/quick_sem-bone.yaml", ["train.epochs=3", "train.milestones=[1, 2]",
+                                                                   "data.root=/x"])
+    assert cfg.model["stream"] == "bone" and cfg.data["num_frames"] == 32        # merged from its base
+    assert cfg.train.epochs == 3 and cfg.train.milestones == (1, 2) and cfg.data["root"] == "/x"
+    assert "root" not in cfg.identity()["data"]
+    with pytest.raises(C.ConfigError, match="expected key=value"):
+        C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["train.epochs"])
+    with pytest.raises(C.ConfigError, match=r"unknown train key\(s\) \['epoch'\]"):
+        C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["train.epoch=3"])
+    with pytest.raises(C.ConfigError, match="must start with one of"):
+        C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["trian.epochs=3"])
+    with pytest.raises(C.ConfigError, match=r"unknown data key\(s\) \['frames'\]"):
+        C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["data.frames=3"])
+    with pytest.raises(C.ConfigError, match="schedule must be"):
+        C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["train.schedule=linear"])
+    with pytest.raises(C.ConfigError, match="model.name must be one of"):
+        C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["model.name=gcn"])
+    (tmp_path / "bad.yaml").write_text("data: [1, 2\n")
+    with pytest.raises(C.ConfigError, match="bad.yaml: not valid YAML"):
+        C.load_config(tmp_path / "bad.yaml")
+    with pytest.raises(C.ConfigError, match="config file not found"):
+        C.load_config(tmp_path / "none.yaml")
+    cfg = C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["model.widht=8"])
+    with pytest.raises(C.ConfigError, match="widht"):
+        C.build_model(cfg, num_classes=14, layout="ntu25", num_frames=16)
+
+
+def test_cache_configs_read_the_cache_builder_output(tmp_path):
+    from skelnb.data.cache import build_ntu_cache
+    build_ntu_cache(ROOT / "tests/fixtures/ntu/nturgb+d_skeletons", tmp_path / "cache/ntu60", "ntu60",
+                    workers=1, progress=False)
+    cfg = C.load_config(ROOT / "book/configs/ntu60-xsub_sem-joint.yaml", [f"data.root={tmp_path}"])
+    d = C.build_data(cfg)
+    assert d.num_classes == 60 and d.layout == "ntu25" and d.num_frames == 128
+    assert len(d.train) + len(d.test) == 3                       # 4 fixture files, one without a body
+    assert all(n[8:12] == "P003" for n in d.test_ids)           # P003 is not a training subject
+    x, y = d.train[0]
+    assert tuple(x.shape) == (3, 128, 25, 2)
+    with pytest.raises(C.ConfigError, match="caches ntu60; use one of ntu60-xsub"):
+        C.build_data(C.load_config(ROOT / "book/configs/ntu120-xsub_sem-joint.yaml",
+                                   [f"data.root={tmp_path}", "data.cache=cache/ntu60"]))
+    with pytest.raises(C.ConfigError, match="no cache here.*data.root="):
+        C.build_data(C.load_config(ROOT / "book/configs/ntu60-xview_sem-joint.yaml", [f"data.root={tmp_path}/x"]))
+
+
+# ----------------------------------------------------------------------------- end to end
+def test_train_evaluate_fuse_end_to_end(runs, capsys):
+    joint, bone = ROOT / "book/configs/quick_sem-joint.yaml", ROOT / "book/configs/quick_sem-bone.yaml"
+    code, out, err = _main(capsys, "train", joint, bone, "--quiet", "--set", *TINY)
+    assert code == 0, err
+    for s in ("sem-joint", "sem-bone"):
+        d = runs / "quick" / s
+        assert {"config.yaml", "checkpoint.pt", "scores.npz", "result.json", "run.json", "confusion.csv"} <= \
+            {p.name for p in d.iterdir()}
+        info = json.loads((d / "run.json").read_text())
+        assert info["trained_epochs_this_call"] == 2 and len(info["history"]) == 2
+        assert {"samples_per_s", "loader_s_per_step", "step_s"} <= set(info["history"][0])
+    assert out.count("epoch   2/2") == 2 and "top-1" in out and "samples/s" in out
+    res = EvalResult.load(runs / "quick/sem-joint")
+    assert res.ids is not None and len(res.ids) == 84 and res.scores.shape == (84, 14)
+
+    code, out, err = _main(capsys, "evaluate", runs / "quick/sem-joint", joint, "--set", *TINY)
+    assert code == 0, err
+    assert out.count("top-1") == 2 and "per-class accuracy" in out and "stand up" in out
+    again = EvalResult.load(runs / "quick/sem-joint")
+    assert np.allclose(again.scores, res.scores, atol=1e-6)         # evaluation repeats the final one
+
+    code, out, err = _main(capsys, "fuse", runs / "quick/sem-joint", runs / "quick/sem-bone",
+                           "--out", runs / "quick/sem-fuse")
+    assert code == 0, err
+    a, b = EvalResult.load(runs / "quick/sem-joint"), EvalResult.load(runs / "quick/sem-bone")
+    fused = EvalResult.load(runs / "quick/sem-fuse")
+    assert np.allclose(fused.scores, (a.scores + b.scores) / 2)
+    assert f"{100 * fused.top1:7.2f}" in out.splitlines()[3] and "fused" in out
+
+    # a finished run is reused with --resume (not retrained); without --resume it is an error
+    code, out, err = _main(capsys, "train", joint, "--resume", "--quiet", "--set", *TINY)
+    assert code == 0 and "finished run reused" in out
+    code, out, err = _main(capsys, "train", joint, "--quiet", "--set", *TINY)
+    assert code == 2 and "already holds a run" in err and "--resume" in err
+    code, out, err = _main(capsys, "train", joint, "--resume", "--quiet", "--set", *TINY, "train.lr=0.2")
+    assert code == 2 and "started with another config (train.lr: 0.05 -> 0.2)" in err
+
+
+def test_bad_checkpoints_and_runs_are_clear_errors_on_the_command_line(runs, capsys, tmp_path):
+    joint = ROOT / "book/configs/quick_sem-joint.yaml"
+    assert _main(capsys, "train", joint, "--quiet", "--set", *TINY, "train.epochs=1")[0] == 0
+    run = runs / "quick/sem-joint"
+    ck = run / "checkpoint.pt"
+    blob = ck.read_bytes()
+    ck.write_bytes(blob[: len(blob) // 2])
+    code, out, err = _main(capsys, "evaluate", run)
+    assert code == 2 and "checkpoint.pt: not a readable checkpoint" in err and "truncated" in err
+    code, out, err = _main(capsys, "train", joint, "--resume", "--quiet", "--set", *TINY, "train.epochs=1")
+    assert code == 2 and "not a readable checkpoint" in err
+    torch.save({"state_dict": {}}, ck)
+    code, out, err = _main(capsys, "evaluate", run)
+    assert code == 2 and "not a skelnb checkpoint" in err
+    code, out, err = _main(capsys, "evaluate", tmp_path)
+    assert code == 2 and "not a run folder" in err
+    code, out, err = _main(capsys, "evaluate", joint, "--out", tmp_path / "empty")
+    assert code == 2 and "no checkpoint.pt; train first" in err
+    # runs of different splits cannot be fused
+    EvalResult(np.full((3, 2), 0.5), np.array([0, 1, 1])).save(tmp_path / "x")
+    EvalResult(np.full((3, 2), 0.5), np.array([0, 1, 0])).save(tmp_path / "y")
+    code, out, err = _main(capsys, "fuse", tmp_path / "x", tmp_path / "y")
+    assert code == 2 and "labels disagree at sample 2" in err
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    EvalResult(np.array([[0.9, 0.1], [0.4, 0.6]]), np.array([0, 0])).save(tmp_path / "a")
+    EvalResult(np.array([[0.2, 0.8], [0.7, 0.3]]), np.array([0, 0])).save(tmp_path / "b")
+    p = subprocess.run([sys.executable, "-m", "skelnb", "fuse", str(tmp_path / "a"), str(tmp_path / "b"),
+                        "--weights", "1", "3"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[-2].split()[:4] == ["fused", "4.00", "50.00", "100.00"]     # sample 0: 0.375 vs 0.625 (wrong), 1: 0.625 vs 0.375
+    p = subprocess.run([sys.executable, "-m", "skelnb", "train", "nope.yaml"], capture_output=True, text=True,
+                       cwd=ROOT, timeout=60)
+    assert p.returncode == 2 and "nope.yaml: config file not found" in p.stderr
