@@ -11,13 +11,7 @@ from skelnb.flops import count_macs, count_params
 from skelnb.sem import GRCFSA, MODES, MSTFF, TABLE2, SEMConfig, SEMNet, fuse_scores, receptive_field, tff_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 N, C, T, V, S, CE, COUT = 2, 6, 5, 7, 3, 4, 8

@@ -13,13 +13,7 @@ from skelnb.spa import (SPANet, SparseConv, SparseMaxPool, SparseTensor, align, 
 needs_spconv = pytest.mark.skipif(not spconv_available(), reason="spconv is not installed")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def skeletons(N=3, T=6, V=25, M=2, seed=0):
