@@ -180,7 +180,7 @@ def train(path: str, args) -> EvalResult | None:
 
     def log(row):
         _say(f"epoch {row['epoch']:>3}/{tc.epochs}  loss {row['loss']:.4f}  acc {100 * row['acc']:5.1f} %  "
-             f"lr {row['lr']:.4g}  {row['samples_per_s'] * world:7.1f} samples/s  "
+             f"lr {row['lr']:.4g}  {row['samples_per_s']:7.1f} samples/s  "
              f"loader {row['loader_s_per_step']:.4f} s/step  step {row['step_s']:.4f} s/step")
 
     t0 = time.perf_counter()

@@ -22,13 +22,9 @@ TINY = ["data.subjects=3", "data.num_frames=16", "model.width=8", "model.depth=2
         "train.batch_size=24"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The command line runs in this process with --threads 1 (steady on a shared machine);
-    the thread count is restored afterwards."""
-    old = torch.get_num_threads()
-    yield
-    torch.set_num_threads(old)
+# the command line runs in this process with --threads 1 (steady on a shared machine); the
+# conftest fixture restores the thread count afterwards
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _main(capsys, *argv):
