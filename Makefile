@@ -24,14 +24,15 @@ $(STAMP): requirements.txt pyproject.toml
 
 # Chapters are executed at build time; jupyter-cache keeps a chapter's outputs until its code
 # changes, so a second `make book` re-executes nothing. The cache only sees notebook code, so it
-# is dropped whenever the skelnb package (or the profile) changes.
+# is dropped whenever the skelnb package (or the profile) changes, together with Sphinx's saved
+# environment (else Sphinx would not re-read, hence not re-execute, the unchanged chapters).
 PKG_HASH = $(shell { find skelnb -name '*.py' | LC_ALL=C sort | xargs cat; echo $(SKELNB_PROFILE); } | sha1sum | cut -c1-16)
 
 book: $(STAMP)
 	@mkdir -p _build
 	@if [ "$$(cat _build/.skelnb-hash 2>/dev/null)" != "$(PKG_HASH)" ]; then \
 	  echo "skelnb changed since the last build: re-executing every chapter"; \
-	  rm -rf _build/.jupyter_cache _build/.skelnb-hash; fi
+	  rm -rf _build/.jupyter_cache _build/.doctrees _build/.skelnb-hash; fi
 	$(PY) -m skelnb.viz --install-static _static
 	SKELNB_PLOTLY=book $(VENV)/bin/jupyter-book build . --path-output . -W --keep-going
 	@echo $(PKG_HASH) > _build/.skelnb-hash

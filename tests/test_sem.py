@@ -91,6 +91,21 @@ def test_unified_matches_full_attention_over_all_tokens():
     torch.testing.assert_close(att(x0), mix(att, heads))
 
 
+def test_unified_fused_forward_equals_weights_then_aggregate():
+    # forward uses scaled_dot_product_attention; weights() + aggregate() is the readable form
+    att = layer("unified")
+    xa = x0.clone().requires_grad_(True)
+    xb = x0.clone().requires_grad_(True)
+    ya = att(xa)
+    yb = att.mix(att.aggregate(xb, att.weights(xb)).reshape(N, S * C, T, V))
+    torch.testing.assert_close(ya, yb)
+    g = torch.randn_like(ya)
+    ga = torch.autograd.grad(ya, [xa, att.f12.weight], g)
+    gb = torch.autograd.grad(yb, [xb, att.f12.weight], g)
+    for a, b in zip(ga, gb):
+        torch.testing.assert_close(a, b)
+
+
 def test_global_regularisation_alone_is_shared_global_attention():
     att = layer("cross-frame+GR")
     with torch.no_grad():

@@ -32,6 +32,10 @@ Design choices (the paper leaves them open):
   samples. beta is learnable, one per head, initialised to 1; alpha_hat starts at 0 (uniform).
 * Heads aggregate the *input* channels C (Eq. 2/4 aggregate x^in); the linear layer maps the
   concatenated S*C channels to C_out, as in DSTA-Net / Fig. 5.
+* ``unified`` runs through ``torch.nn.functional.scaled_dot_product_attention`` in ``forward``:
+  the same Eq. 2-3 arithmetic, fused, without keeping the (T V)^2 weight maps for the backward
+  pass (at T=128 they would take gigabytes per batch). ``weights`` still builds the maps, for
+  plots and tests; ``aggregate(x, weights(x))`` is the readable form of the same output.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 MODES = ("unified", "single-frame", "cross-frame", "cross-frame+GR")
 
@@ -119,7 +124,13 @@ class GRCFSA(nn.Module):
         if self.mode == "cross-frame+GR" and V != self.num_joints:
             raise ValueError(f"GRCFSA: expected {self.num_joints} joints (global attention is "
                              f"{self.num_joints}x{self.num_joints}), got V={V}")
-        y = self.aggregate(x, self.weights(x))                        # (N, S, C, T, V)
+        if self.mode == "unified":                                    # Eq. 2-3, fused (same values)
+            f1, f2 = self.embed(x)                                    # (N, S, Ce, T, V) each
+            q, k = (f.flatten(3).transpose(-1, -2) for f in (f1, f2))  # (N, S, T*V, Ce)
+            v = x.reshape(N, 1, C, T * V).transpose(-1, -2).expand(N, self.num_heads, T * V, C)
+            y = F.scaled_dot_product_attention(q, k, v).transpose(-1, -2)  # (N, S, C, T*V)
+        else:
+            y = self.aggregate(x, self.weights(x))                    # (N, S, C, T, V)
         return self.mix(y.reshape(N, self.num_heads * C, T, V))       # (N, C_out, T, V)
 
     def extra_repr(self) -> str:

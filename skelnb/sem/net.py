@@ -207,6 +207,11 @@ class SEMNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.drop(self.features(x)))                  # (N, num_classes)
 
+    def extra_repr(self) -> str:  # in the repr, so a run key tells e.g. the joint and bone streams apart
+        cfg = self.config
+        return (f"layout={self.layout.name!r}, stream={cfg.stream!r}, num_frames={cfg.num_frames}, "
+                f"reduce={cfg.reduce!r}, dropout={cfg.dropout}")
+
     @torch.no_grad()
     def attention_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Attention weights of every block for input x (N, C, T, V, M); persons are batch entries
