@@ -2,6 +2,8 @@
 
     python benchmarks/spa_bench.py                 # batch 2, 1 thread (under a minute on one idle core)
     python benchmarks/spa_bench.py --batch 4 --iters 5
+    python benchmarks/spa_bench.py --device cuda    # the same table on a GPU (spconv's CUDA path)
+    python benchmarks/spa_bench.py --layers         # + every sparse layer of the default nets, both ways
 
 For every model: parameters; multiply-adds actually spent on the active sites (rulebook pairs x
 C_in x C_out, :func:`skelnb.spa.sparse_costs`) against the same layers run densely on the full
@@ -70,6 +72,34 @@ def conv_layers_alone(model: SPANet, x) -> callable:
     return run
 
 
+def layer_times(model: SPANet, x, iters: int, synced) -> list[tuple]:
+    """(name, layer, active input sites, spconv s, reference s) for every sparse layer of the model:
+    each layer forward + backward alone on the input it saw in the net, building its own rulebook
+    (fastest of ``iters`` after one warm-up): where the two backends differ, and where they cannot."""
+    recorded = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: recorded.append((n, mod, inp[0])))
+             for n, m in sparse_layers(model)]
+    with torch.no_grad():
+        model.train()(x)
+    for h in hooks:
+        h.remove()
+    rows = []
+    for name, mod, inp in recorded:
+        keep, t = mod.backend, {}
+        for backend in ("spconv", "reference"):
+            mod.backend = backend
+
+            def run():
+                f = inp.features.detach().requires_grad_(True)
+                out = mod(SparseTensor(f, inp.coords, inp.spatial_shape, inp.batch_size, cache={}, check=False))
+                out.features.sum().backward()
+            t[backend] = min(time_calls(synced(run), iters, 1))
+        mod.backend = keep
+        rows.append((name, mod, inp.num_active, t["spconv"], t["reference"]))
+    model.zero_grad(set_to_none=True)
+    return rows
+
+
 def fmt_bytes(b: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if b < 1024:
@@ -83,13 +113,24 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=2, help="samples per timed step")
     ap.add_argument("--iters", type=int, default=3, help="timed iterations (median reported), after 1 warm-up")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu (default, as the issue's targets) or cuda")
+    ap.add_argument("--layers", action="store_true", help="also time every sparse layer of the default nets")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: torch sees no CUDA GPU")
+
+    def synced(fn):  # CUDA runs asynchronously: a timed call ends when the GPU is done
+        if dev.type != "cuda":
+            return fn
+        return lambda: (fn(), torch.cuda.synchronize())
     torch.manual_seed(0)
     if not spconv_available():
         print("spconv is not installed: only the reference can be timed")
     sset = generate(SyntheticConfig(subjects=(1, 2)))
-    print(f"SPA-Net benchmark: CPU, {args.threads} thread(s), batch {args.batch}, median of {args.iters} "
+    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {args.threads} thread(s)"
+    print(f"SPA-Net benchmark: {where}, batch {args.batch}, median of {args.iters} "
           f"(after 1 warm-up); torch {torch.__version__}")
 
     rows = []
@@ -97,9 +138,10 @@ def main(argv=None):
         for kind in ("3+1d", "4d"):
             model = SPANet.quick(kind) if size == "quick" else SPANet(kind=kind)
             x, y = batch_for(model, args.batch, sset)
+            model, x, y = model.to(dev), x.to(dev), y.to(dev)
             cfg = model.config
             costs = sparse_costs(model, x).per_sample()
-            t_vox = statistics.median(time_calls(lambda: model.voxelize(x), 3, 1))
+            t_vox = statistics.median(time_calls(synced(lambda: model.voxelize(x)), 3, 1))
             st = model.voxelize(x)
             r = dict(size=size, kind=kind, space=cfg.space, kernel=cfg.kernel, frames=model.num_frames,
                      widths=cfg.widths, params=count_params(model), sites=st.num_active / args.batch, vox=t_vox,
@@ -108,10 +150,13 @@ def main(argv=None):
                 if backend == "spconv" and not spconv_available():
                     continue
                 model.set_backend(backend)
-                r[backend] = statistics.median(time_calls(lambda: train_step(model, x, y), args.iters, 1)) / args.batch
+                r[backend] = statistics.median(time_calls(synced(lambda: train_step(model, x, y)), args.iters, 1)) / args.batch
             if spconv_available():
                 model.set_backend("spconv")
-                r["conv_only"] = statistics.median(time_calls(conv_layers_alone(model, x), args.iters, 1)) / args.batch
+                r["conv_only"] = statistics.median(time_calls(synced(conv_layers_alone(model, x)), args.iters, 1)) / args.batch
+            if args.layers and size == "default" and spconv_available():
+                r["layers"] = layer_times(model, x, args.iters, synced)
+                model.set_backend("spconv")
             rows.append(r)
             print(f"  measured {size} SPA-{kind.upper()}", flush=True)
 
@@ -138,7 +183,18 @@ def main(argv=None):
               f"{1e3 * sp if sp else float('nan'):>8.1f}ms{1e3 * ref:>9.1f}ms"
               f"{ref / sp if sp else float('nan'):>10.1f}x{1e3 * co if co else float('nan'):>9.1f}ms"
               f"{sp / co if co else float('nan'):>11.2f}x")
-    print("(CPU ms per sample, forward + backward; 'convs only': spconv, the SparseConv layers replayed alone)")
+    print(f"({dev.type.upper()} ms per sample, forward + backward; 'convs only': spconv, the SparseConv layers "
+          f"replayed alone)")
+
+    for r in rows:
+        if "layers" not in r:
+            continue
+        print(f"\ndefault SPA-{r['kind'].upper()}, layer by layer (ms for the batch, forward + backward, own rulebook):")
+        print(f"{'layer':<32}{'sites':>7}  {'kernel':<14}{'C_in->C_out':>12}{'spconv':>9}{'reference':>10}{'ref/sp':>8}")
+        for name, mod, sites, sp, ref in r["layers"]:
+            chans = f"{mod.in_channels}->{mod.out_channels}" if hasattr(mod, "in_channels") else "pool"
+            print(f"{name:<32}{sites:>7}  {'x'.join(map(str, mod.kernel_size)):<14}{chans:>12}"
+                  f"{1e3 * sp:>9.2f}{1e3 * ref:>10.2f}{ref / sp:>7.1f}x")
 
     print("\nTargets:")
     default = [r for r in rows if r["size"] == "default"]
