@@ -48,16 +48,23 @@ def train_step(model, x, y):
     torch.nn.functional.cross_entropy(model(x), y).backward()
 
 
-def conv_layers_alone(model: SPANet, x) -> callable:
-    """A function that runs only the model's SparseConv layers (forward + backward) on the inputs they
-    saw in one forward pass; layers on the same sites share one fresh rulebook cache, as in the net."""
+def layer_inputs(model: SPANet, x) -> list[tuple]:
+    """(name, layer, input SparseTensor) of every sparse layer (convs and pools), in the order one
+    training-mode forward pass of ``x`` calls them."""
     recorded = []
-    hooks = [m.register_forward_hook(lambda mod, inp, out: recorded.append((mod, inp[0])))
-             for _, m in sparse_layers(model) if isinstance(m, SparseConv)]
+    hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: recorded.append((n, mod, inp[0])))
+             for n, m in sparse_layers(model)]
     with torch.no_grad():
         model.train()(x)
     for h in hooks:
         h.remove()
+    return recorded
+
+
+def conv_layers_alone(model: SPANet, x) -> callable:
+    """A function that runs only the model's SparseConv layers (forward + backward) on the inputs they
+    saw in one forward pass; layers on the same sites share one fresh rulebook cache, as in the net."""
+    recorded = [(mod, inp) for _, mod, inp in layer_inputs(model, x) if isinstance(mod, SparseConv)]
 
     def run():
         caches = {}
@@ -76,15 +83,8 @@ def layer_times(model: SPANet, x, iters: int, synced) -> list[tuple]:
     """(name, layer, active input sites, spconv s, reference s) for every sparse layer of the model:
     each layer forward + backward alone on the input it saw in the net, building its own rulebook
     (fastest of ``iters`` after one warm-up): where the two backends differ, and where they cannot."""
-    recorded = []
-    hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: recorded.append((n, mod, inp[0])))
-             for n, m in sparse_layers(model)]
-    with torch.no_grad():
-        model.train()(x)
-    for h in hooks:
-        h.remove()
     rows = []
-    for name, mod, inp in recorded:
+    for name, mod, inp in layer_inputs(model, x):
         keep, t = mod.backend, {}
         for backend in ("spconv", "reference"):
             mod.backend = backend
