@@ -54,19 +54,35 @@ class EvalResult:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.diag(c) / c.sum(1)
 
+    @property
+    def mean_class(self) -> float:
+        """Mean of the per-class accuracies over the classes that have test samples."""
+        pc = self.per_class()
+        return float(np.nanmean(pc)) if np.isfinite(pc).any() else float("nan")
+
     def summary(self) -> dict:
-        return dict(top1=self.top1, top5=self.top5, num_samples=int(len(self.labels)),
+        return dict(top1=self.top1, top5=self.top5, mean_class=self.mean_class, num_samples=int(len(self.labels)),
                     num_classes=int(self.num_classes))
+
+    def save_scores(self, path: str | os.PathLike) -> Path:
+        """The scores (scores, labels, ids if known) as an ``.npz`` file, written atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
+        extra = {} if self.ids is None else dict(ids=np.asarray(self.ids).astype(str))
+        try:
+            np.savez(tmp, scores=self.scores, labels=self.labels, **extra)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return path
 
     def save(self, run_dir: str | os.PathLike) -> None:
         """``scores.npz`` (scores, labels, ids if known) and ``result.json`` (summary), written
         atomically."""
         run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = run_dir / f".scores.tmp{os.getpid()}.npz"
-        extra = {} if self.ids is None else dict(ids=np.asarray(self.ids).astype(str))
-        np.savez(tmp, scores=self.scores, labels=self.labels, **extra)
-        os.replace(tmp, run_dir / "scores.npz")
+        self.save_scores(run_dir / "scores.npz")
         tmp = run_dir / f".result.tmp{os.getpid()}.json"
         tmp.write_text(json.dumps(dict(self.summary(), per_class=[None if np.isnan(a) else float(a)
                                                                   for a in self.per_class()]), indent=1))

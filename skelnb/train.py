@@ -7,6 +7,13 @@ end of every epoch (temp file, then rename), so a killed run resumes from its la
 epoch and ends with the same numbers as an uninterrupted one: every source of randomness
 (shuffling, augmentation, dropout) is a function of (seed, epoch). A run whose checkpoint
 already holds all its epochs is not trained again: ``fit`` returns its saved result.
+
+Evaluation protocol: the test set is scored every ``eval_every`` epochs and every epoch of the
+last third (:func:`eval_epochs`; evaluation changes nothing in training). The last epoch's
+scores are the run's result (``scores_last.npz``, also ``scores.npz``); the epoch of highest
+test top-1 is kept too (``scores_best.npz``, ``checkpoint_best.pt``), as the authors' code
+does -- it is selected on the test set, hence optimistic, and always reported second.
+``metrics.jsonl`` gets one line per epoch as it ends (appended, flushed and fsync'ed).
 """
 from __future__ import annotations
 
@@ -46,15 +53,32 @@ class TrainConfig:
     amp: bool = True                        # mixed precision (CUDA only)
     num_workers: int = 0
     eval_batch_size: int = 64
+    eval_every: int = 5                     # test every N epochs and each epoch of the last third (0: last only)
 
     def __post_init__(self):
         if self.schedule not in ("step", "cosine"):
             raise ValueError(f"TrainConfig.schedule must be 'step' or 'cosine', got {self.schedule!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("TrainConfig: epochs and batch_size must be >= 1")
+        if not isinstance(self.eval_every, int) or self.eval_every < 0:
+            raise ValueError(f"TrainConfig.eval_every must be an integer >= 0, got {self.eval_every!r}")
 
     def key(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        """Hash of what decides the trained weights (``eval_every`` does not: evaluating changes
+        nothing in training, so a run may be resumed with another evaluation schedule)."""
+        d = asdict(self)
+        d.pop("eval_every")
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def eval_epochs(cfg: TrainConfig) -> list[int]:
+    """The (1-based) epochs after which ``fit`` scores the test set: every ``eval_every``-th,
+    every epoch of the last third of the schedule (epoch > epochs - epochs // 3), and the last
+    one; ``eval_every=0``: the last one only."""
+    n, k = cfg.epochs, cfg.eval_every
+    if k == 0:
+        return [n]
+    return [e for e in range(1, n + 1) if e % k == 0 or e > n - n // 3 or e == n]
 
 
 def lr_at(cfg: TrainConfig, epoch: float) -> float:
@@ -108,11 +132,18 @@ def device_of(name: str | None = None) -> torch.device:
 
 @dataclass
 class RunResult:
-    """What ``fit`` returns: the per-epoch history and the final evaluation."""
+    """What ``fit`` returns: the per-epoch history and the final (last-epoch) evaluation.
+
+    ``best`` / ``best_epoch``: the evaluated epoch of highest test top-1 -- selected on the test
+    set, hence an optimistic number (the authors' protocol); ``final`` is the honest one.
+    ``evals``: one dict (epoch, top1, top5, mean_class) per evaluated epoch."""
     run_dir: Path | None
     history: list[dict] = field(default_factory=list)
     final: EvalResult | None = None
     trained_epochs: int = 0          # epochs trained by this call (0: the run was complete)
+    best: EvalResult | None = None
+    best_epoch: int | None = None
+    evals: list[dict] = field(default_factory=list)
 
     @property
     def top1(self) -> float:
@@ -178,12 +209,17 @@ def step_times(model: nn.Module, batches, cfg: TrainConfig = TrainConfig(), devi
 def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         cfg: TrainConfig = TrainConfig(), run_dir: str | os.PathLike | None = None, *,
         resume: bool = True, device: str | None = None, progress: bool = True,
-        rank: int = 0, world_size: int = 1, desc: str = "train", log=None) -> RunResult:
-    """Train ``model`` on ``train_set`` for ``cfg.epochs``; evaluate on ``test_set`` at the end.
+        rank: int = 0, world_size: int = 1, desc: str = "train", log=None,
+        test_ids=None, class_names=None) -> RunResult:
+    """Train ``model`` on ``train_set`` for ``cfg.epochs``; evaluate on ``test_set`` at the epochs
+    of :func:`eval_epochs` (always the last).
 
-    ``run_dir``: where ``checkpoint.pt`` and ``result.json`` go (None: nothing is written).
+    ``run_dir``: where ``checkpoint.pt``, ``metrics.jsonl``, ``scores_last.npz`` (= ``scores.npz``),
+    ``scores_best.npz``, ``checkpoint_best.pt`` and ``result.json`` go (None: nothing is written).
     ``resume``: continue from the checkpoint in ``run_dir`` (it must come from the same config).
-    ``log``: called with each epoch's history row (on rank 0).
+    ``log``: called with each epoch's metrics row (the history row, plus ``test_top1``,
+    ``test_top5``, ``test_mean_class`` after an evaluation; on rank 0).
+    ``test_ids`` / ``class_names``: saved with the scores / in ``result.json``.
 
     Several processes (``torchrun``, see ``skelnb.cli``): the caller initialises the process
     group, wraps the model in DistributedDataParallel and passes ``rank`` and ``world_size``.
@@ -202,7 +238,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
     use_amp = cfg.amp and dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     result = RunResult(run_dir)
-    start = 0
+    start, best = 0, None
     if resume and ckpt_path is not None and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
         if state.get("config_key") != cfg.key():
@@ -212,6 +248,13 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         opt.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         start, result.history = state["epoch"], list(state["history"])
+        result.evals, best = list(state.get("evals", [])), state.get("best")
+    writes = run_dir is not None and rank == 0
+    if writes:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _rewrite_metrics(run_dir / METRICS, result.history, result.evals)   # drop lines past the checkpoint
+    schedule = set(eval_epochs(cfg)) if test_set is not None else set()
+    last = None
     lossf = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     if cfg.batch_size % world_size:
         raise ValueError(f"TrainConfig.batch_size={cfg.batch_size} is the global batch and must be a "
@@ -254,17 +297,133 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
                    step_s=step_time / max(len(loader), 1))
         result.history.append(row)
         result.trained_epochs += 1
+        line = dict(row)
+        if epoch + 1 in schedule:
+            ev = evaluate(_unwrap(model), test_set, batch_size=cfg.eval_batch_size, device=dev)
+            ev.ids = test_ids
+            m = dict(epoch=epoch + 1, top1=ev.top1, top5=ev.top5, mean_class=ev.mean_class)
+            result.evals.append(m)
+            line.update({f"test_{k}": v for k, v in m.items() if k != "epoch"})
+            if epoch + 1 == cfg.epochs:
+                last = ev
+            if best is None or ev.top1 > best["top1"]:          # the first epoch of the highest top-1
+                best, result.best = dict(m), ev
+                if writes:
+                    save_checkpoint(run_dir / "checkpoint_best.pt",
+                                    dict(config=asdict(cfg), config_key=cfg.key(), epoch=epoch + 1,
+                                         model=_unwrap(model).state_dict(), test_top1=ev.top1,
+                                         selected_on="test set"))
+                    ev.save_scores(run_dir / "scores_best.npz")
         if log is not None and rank == 0:
-            log(row)
-        if ckpt_path is not None and rank == 0:
+            log(line)
+        if writes:
+            _append_line(run_dir / METRICS, dict(line, time=time.time()))
             save_checkpoint(ckpt_path, dict(config=asdict(cfg), config_key=cfg.key(), epoch=epoch + 1,
                                             model=_unwrap(model).state_dict(), optimizer=opt.state_dict(),
-                                            scaler=scaler.state_dict(), history=result.history))
+                                            scaler=scaler.state_dict(), history=result.history,
+                                            evals=result.evals, best=best))
     if test_set is not None:
-        result.final = evaluate(_unwrap(model), test_set, batch_size=cfg.eval_batch_size, device=dev)
-        if run_dir is not None and rank == 0:
-            result.final.save(run_dir)
+        if last is None:            # a finished run reused (or one without an evaluation this call)
+            last = evaluate(_unwrap(model), test_set, batch_size=cfg.eval_batch_size, device=dev)
+            last.ids = test_ids
+        result.final = last
+        if best is not None:
+            result.best_epoch = best["epoch"]
+            if result.best is None and run_dir is not None and (run_dir / "scores_best.npz").is_file():
+                result.best = EvalResult.load(run_dir / "scores_best.npz")
+        if writes:
+            write_result(run_dir, result, cfg, class_names)
     return result
+
+
+METRICS = "metrics.jsonl"
+BEST_NOTE = ("epoch of the highest test top-1, as the authors' code keeps it: selected on the test set, "
+             "hence optimistic; the last epoch's numbers are the honest ones")
+
+
+def write_result(run_dir: Path, result: RunResult, cfg: TrainConfig, class_names=None) -> None:
+    """``scores_last.npz`` and ``scores.npz`` (the last epoch) and ``result.json``: the last
+    epoch's numbers first, then the best (test-selected) epoch's, labelled as such."""
+    run_dir = Path(run_dir)
+    final = result.final
+    final.save_scores(run_dir / "scores_last.npz")
+    final.save_scores(run_dir / "scores.npz")
+    info = dict(final.summary(), epoch=cfg.epochs, scores="scores_last.npz",
+                per_class=[None if np.isnan(a) else float(a) for a in final.per_class()])
+    if result.best_epoch is not None:
+        b = next((e for e in result.evals if e["epoch"] == result.best_epoch), {})
+        info["best"] = dict(epoch=result.best_epoch, top1=b.get("top1"), top5=b.get("top5"),
+                            mean_class=b.get("mean_class"), selected_on="test set", note=BEST_NOTE,
+                            scores="scores_best.npz", checkpoint="checkpoint_best.pt")
+    else:
+        info["best"] = None
+    info["evaluated_epochs"] = [e["epoch"] for e in result.evals]
+    if class_names is not None:
+        info["class_names"] = list(class_names)
+    _atomic_text(run_dir / "result.json", json.dumps(info, indent=1))
+
+
+def _atomic_text(path: Path, text: str, fsync: bool = False) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def metrics_lines(history: list[dict], evals: list[dict]) -> list[dict]:
+    """One metrics row per epoch: the history row plus that epoch's test metrics, if evaluated."""
+    by_epoch = {e["epoch"]: e for e in evals}
+    out = []
+    for row in history:
+        line = dict(row)
+        e = by_epoch.get(row["epoch"])
+        if e:
+            line.update({f"test_{k}": v for k, v in e.items() if k != "epoch"})
+        out.append(line)
+    return out
+
+
+def _rewrite_metrics(path: Path, history: list[dict], evals: list[dict]) -> None:
+    """``metrics.jsonl`` as the checkpoint knows it (a line written after the checkpoint's epoch,
+    by a process killed before it saved that epoch, is dropped; its epoch is trained again)."""
+    old = {}
+    if path.is_file():                      # keep the wall-clock times of the lines kept
+        for ln in path.read_text().splitlines():
+            try:
+                d = json.loads(ln)
+                old[d["epoch"]] = d.get("time")
+            except (ValueError, KeyError, TypeError):
+                pass                        # a line torn by a kill
+    lines = [dict(m, time=old.get(m["epoch"])) for m in metrics_lines(history, evals)]
+    if lines or path.exists():
+        _atomic_text(path, "".join(json.dumps(m) + "\n" for m in lines), fsync=True)
+
+
+def _append_line(path: Path, row: dict) -> None:
+    """Append one JSON line, flushed and fsync'ed (it survives a kill -9 or a lost session)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """The rows of a run's ``metrics.jsonl`` (a torn last line is skipped)."""
+    rows = []
+    path = Path(run_dir) / METRICS
+    for ln in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            rows.append(json.loads(ln))
+        except ValueError:
+            pass
+    return rows
 
 
 def code_fingerprint() -> str:

@@ -103,3 +103,75 @@ def test_run_dir_pins_config_model_and_data(tmp_path, monkeypatch):
     assert a != run_dir_for("x", _model(), CFG, _toy(seed=2))
     assert a != run_dir_for("x", nn.Linear(4, 3), CFG, _toy())
     assert a.parent.parent == tmp_path
+
+
+# ----------------------------------------------------------------------------- evaluation protocol
+def test_eval_schedule_every_n_the_last_third_and_the_last_epoch():
+    from skelnb.train import eval_epochs
+    assert eval_epochs(TrainConfig(epochs=12, eval_every=5)) == [5, 9, 10, 11, 12]
+    assert eval_epochs(TrainConfig(epochs=120, eval_every=5)) == list(range(5, 81, 5)) + list(range(81, 121))
+    assert eval_epochs(TrainConfig(epochs=4, eval_every=0)) == [4]
+    assert eval_epochs(TrainConfig(epochs=1, eval_every=3)) == [1]
+    with pytest.raises(ValueError, match="eval_every"):
+        TrainConfig(eval_every=-1)
+    # evaluating changes nothing in training: the schedule is not part of the checkpoint's key
+    assert TrainConfig(eval_every=1).key() == TrainConfig(eval_every=0).key() != TrainConfig(lr=0.2).key()
+
+
+def test_periodic_evaluation_keeps_last_and_best_and_changes_no_training(tmp_path):
+    import json
+    from skelnb.train import read_metrics
+    cfg1 = TrainConfig(**{**CFG.__dict__, "eval_every": 1})
+    once = fit(_model(), _toy(), _toy(seed=1), TrainConfig(**{**CFG.__dict__, "eval_every": 0}),
+               tmp_path / "once", progress=False)
+    r = fit(_model(), _toy(), _toy(seed=1), cfg1, tmp_path / "run", progress=False, class_names=["a", "b", "c"])
+    # same training whatever is evaluated on the way
+    assert [h["loss"] for h in r.history] == [h["loss"] for h in once.history]
+    assert np.array_equal(r.final.scores, once.final.scores)
+    assert [e["epoch"] for e in r.evals] == [1, 2, 3, 4] and [e["epoch"] for e in once.evals] == [4]
+    # best = the first epoch of the highest test top-1
+    top = [e["top1"] for e in r.evals]
+    assert r.best_epoch == 1 + int(np.argmax(top)) and r.best.top1 == max(top) >= r.final.top1
+    d = tmp_path / "run"
+    last, best, compat = (EvalResult.load(d / f) for f in ("scores_last.npz", "scores_best.npz", "scores.npz"))
+    assert np.array_equal(last.scores, r.final.scores) and np.array_equal(compat.scores, last.scores)
+    assert np.array_equal(best.scores, r.best.scores)
+    ck = load_checkpoint(d / "checkpoint_best.pt")
+    assert ck["epoch"] == r.best_epoch and ck["selected_on"] == "test set"
+    m = _model()
+    m.load_state_dict(ck["model"])
+    assert np.allclose(evaluate(m, _toy(seed=1)).scores, best.scores)
+    info = json.loads((d / "result.json").read_text())
+    assert list(info)[:3] == ["top1", "top5", "mean_class"] and info["top1"] == r.final.top1
+    assert info["mean_class"] == pytest.approx(np.nanmean(r.final.per_class()))
+    assert info["best"]["epoch"] == r.best_epoch and info["best"]["top1"] == r.best.top1
+    assert info["best"]["selected_on"] == "test set" and "optimistic" in info["best"]["note"]
+    assert info["class_names"] == ["a", "b", "c"] and info["evaluated_epochs"] == [1, 2, 3, 4]
+    rows = read_metrics(d)
+    assert [x["epoch"] for x in rows] == [1, 2, 3, 4] and [x["test_top1"] for x in rows] == top
+    assert [x["loss"] for x in rows] == [h["loss"] for h in r.history] and all(x["time"] for x in rows)
+    assert "test_top1" not in read_metrics(tmp_path / "once")[0] and "test_top1" in read_metrics(tmp_path / "once")[3]
+    # a reused finished run reports the same last and best
+    again = fit(_model(seed=4), _toy(), _toy(seed=1), cfg1, d, progress=False)
+    assert again.trained_epochs == 0 and again.best_epoch == r.best_epoch
+    assert np.array_equal(again.best.scores, r.best.scores) and np.allclose(again.final.scores, r.final.scores)
+
+
+def test_metrics_log_and_best_survive_a_crash_and_resume(tmp_path):
+    from skelnb.train import read_metrics
+    cfg1 = TrainConfig(**{**CFG.__dict__, "eval_every": 1})
+    full = fit(_model(), _toy(), _toy(seed=1), cfg1, tmp_path / "a", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        fit(_model(), _DiesAtEpoch(_toy(), 2), _toy(seed=1), cfg1, tmp_path / "b", progress=False)
+    b = tmp_path / "b"
+    assert [x["epoch"] for x in read_metrics(b)] == [1, 2]           # on disk as the epochs ended
+    with open(b / "metrics.jsonl", "a") as f:                          # a line of epoch 3 written just before
+        f.write('{"epoch": 3, "loss": 123.0}\n{"epoch": 4, "lo')        # a kill (epoch 3 never checkpointed)
+    resumed = fit(_model(seed=9), _toy(), _toy(seed=1), cfg1, b, progress=False)
+    assert resumed.trained_epochs == 2 and resumed.best_epoch == full.best_epoch
+    assert [e["top1"] for e in resumed.evals] == pytest.approx([e["top1"] for e in full.evals])
+    rows = read_metrics(b)
+    assert [x["epoch"] for x in rows] == [1, 2, 3, 4] and 123.0 not in [x["loss"] for x in rows]
+    assert [x["loss"] for x in rows] == pytest.approx([x["loss"] for x in read_metrics(tmp_path / "a")])
+    assert np.allclose(EvalResult.load(b / "scores_best.npz").scores, full.best.scores, atol=1e-6)
+    assert not list(b.glob(".*tmp*"))
