@@ -1,10 +1,12 @@
-"""One switch for every chapter: the ``quick`` profile (CPU, small synthetic data, few steps)
-or the ``full`` profile (GPU, paper-size models, real data).
+"""One switch for every chapter: ``quick`` (CPU, small models, small synthetic set, minutes for
+the whole book), ``colab`` (a GPU such as Colab's free T4: paper-size SEM-Net, the small SPA-Net,
+a larger synthetic set, 10 epochs: minutes per chapter) or ``full`` (GPU, paper-size models,
+60 epochs, real data where a chapter reads it: hours).
 
-Set it with the environment variable ``SKELNB_PROFILE=quick|full`` (default ``quick``) or
-``skelnb.profile.use("full")``; in Colab, ``skelnb.colab.setup()`` switches to ``full`` when a
-GPU is present. Chapters read everything size-related from ``current()``, so the same code runs
-in both profiles.
+Set it with the environment variable ``SKELNB_PROFILE=quick|colab|full`` (default ``quick``) or
+``skelnb.profile.use("full")``; in Colab, ``skelnb.colab.setup()`` switches to ``colab`` when a
+GPU is present, and ``full`` is only ever chosen explicitly. Chapters read everything
+size-related from ``current()``, so the same code runs in every profile.
 """
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ class Profile:
     epochs: int                   # epochs for the chapters' training runs
     batch_size: int
     threads: int | None           # torch CPU threads (None: leave torch's default)
+    paper_sem: bool = False       # paper-size SEM-Net (else SEMNet.quick)
+    paper_spa: bool = False       # paper-size SPA-Net (else SPANet.quick)
+    real_data: bool = False       # chapter 2 reads data/raw ($SKELNB_DATA) where it exists
 
     @property
     def quick(self) -> bool:
@@ -33,7 +38,12 @@ class Profile:
 
 PROFILES = {
     "quick": Profile("quick", "cpu", tuple(range(1, 11)), 32, 12, 32, 2),
-    "full": Profile("full", "cuda", tuple(range(1, 41)), 64, 60, 64, None),
+    # Sized for a free Colab T4: paper-size SEM-Net (3.7 GMACs a sample at 64 frames) is cheap
+    # on 1092 training samples; paper-size SPA-Net (4D kernels of 5^4) is not, so it stays small.
+    "colab": Profile("colab", "cuda", tuple(range(1, 21)), 64, 10, 64, None,
+                     paper_sem=True, paper_spa=False, real_data=True),
+    "full": Profile("full", "cuda", tuple(range(1, 41)), 64, 60, 64, None,
+                    paper_sem=True, paper_spa=True, real_data=True),
 }
 
 
@@ -53,7 +63,7 @@ def current() -> Profile:
         raise ValueError(f"{ENV}={name!r} is not a profile: use one of {sorted(PROFILES)}")
     prof = PROFILES[name]
     if prof.device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"{ENV}=full needs a CUDA GPU and torch sees none; "
+        raise RuntimeError(f"{ENV}={name} needs a CUDA GPU and torch sees none; "
                            f"use {ENV}=quick on a CPU machine")
     if prof.threads:
         torch.set_num_threads(prof.threads)

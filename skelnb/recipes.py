@@ -2,6 +2,7 @@
 training settings, so every chapter trains the same way and no chapter copies another's code.
 
 ``quick`` (CPU): the synthetic set, small models, few epochs, minutes per chapter.
+``colab`` (a free Colab T4): 20 synthetic subjects, paper-size SEM-Net, small SPA-Net, 10 epochs.
 ``full`` (GPU): the synthetic set with 40 subjects and the paper-size models; the real data
 sets go through ``skelnb.cli`` with the configs in ``book/configs``.
 """
@@ -43,7 +44,7 @@ def train_config(prof=None, **overrides) -> TrainConfig:
     profile's epochs (the paper-size step schedule lives in the real-data configs)."""
     prof = prof or _profile.current()
     base = dict(epochs=prof.epochs, batch_size=prof.batch_size, lr=0.05 if prof.quick else 0.1,
-                warmup_epochs=1 if prof.quick else 5, schedule="cosine", weight_decay=5e-4, seed=0)
+                warmup_epochs=1 if prof.epochs < 20 else 5, schedule="cosine", weight_decay=5e-4, seed=0)
     return TrainConfig(**{**base, **overrides})
 
 
@@ -64,7 +65,7 @@ def sem_model(prof=None, seed: int = 0, **overrides) -> torch.nn.Module:
     from .sem.net import SEMNet
     prof = prof or _profile.current()
     torch.manual_seed(seed)
-    if prof.quick:
+    if not prof.paper_sem:
         return SEMNet.quick(len(CLASS_NAMES), width=24, depth=4, num_frames=prof.num_frames, **overrides)
     return SEMNet(num_classes=len(CLASS_NAMES), num_frames=prof.num_frames, **overrides)
 
@@ -78,6 +79,6 @@ def spa_model(prof=None, kind: str = "4d", seed: int = 0, **overrides) -> torch.
     from .spa.net import SPANet
     prof = prof or _profile.current()
     torch.manual_seed(seed)
-    if prof.quick:
+    if not prof.paper_spa:
         return SPANet.quick(kind, num_classes=len(CLASS_NAMES), num_frames=prof.num_frames, **overrides)
     return SPANet(kind=kind, num_classes=len(CLASS_NAMES), num_frames=prof.num_frames, **overrides)

@@ -9,10 +9,7 @@ from skelnb import colab
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
-COLAB_CELL = '''import sys
-if "google.colab" in sys.modules:  # Colab only: install skelnb + the matching spconv wheel
-    %pip install -q "skelnb @ git+https://github.com/skelnb/skelnb"
-    import skelnb.colab; skelnb.colab.setup()'''
+COLAB_CELL = colab.install_cell()   # pip-installs _config.yml's repository.url at its pinned ref
 
 
 def _toc_files():
@@ -44,7 +41,7 @@ def test_colab_badge_and_first_cell(path):
     nb = json.loads(path.read_text())
     first, second = nb["cells"][0], nb["cells"][1]
     rel = path.relative_to(ROOT).as_posix()
-    assert first["cell_type"] == "markdown" and colab.badge_url(rel) in "".join(first["source"]), \
+    assert first["cell_type"] == "markdown" and colab.badge_markdown(rel) in "".join(first["source"]), \
         f"{path.name}: the first cell must carry the Colab badge for {rel}"
     assert second["cell_type"] == "code" and "".join(second["source"]).strip() == COLAB_CELL, \
         f"{path.name}: the second cell must be the Colab install cell"
