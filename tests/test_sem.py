@@ -245,6 +245,23 @@ def test_quick_model_fits_a_tiny_batch():
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_trains_under_cpu_autocast_bfloat16(mode):
+    torch.manual_seed(0)
+    m = SEMNet.quick(num_classes=4, num_frames=8, attention=mode).eval()
+    x = torch.randn(2, 3, 8, 25, 2)
+    with torch.no_grad():
+        ref = m(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = m(x)
+        loss = F.cross_entropy(out, torch.tensor([0, 1]))
+    loss.backward()
+    assert out.dtype == torch.bfloat16                                 # autocast reached the layers
+    torch.testing.assert_close(out.float(), ref, atol=0.1, rtol=0.1)
+    grads = [p.grad for p in m.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("layout,M,Tn", [("ntu25", 2, 12), ("shrec22", 1, 9)])
 def test_layouts_persons_and_any_length(mode, layout, M, Tn):
     m = SEMNet.quick(num_classes=5, layout=layout, attention=mode, tff="k=(3,5,7,9)").eval()

@@ -292,6 +292,40 @@ def test_spconv_pool_matches_reference(D, shape):
     torch.testing.assert_close(grads[0], grads[1])
 
 
+def _first_max_pool4d(x: torch.Tensor) -> torch.Tensor:
+    """Dense 4D max-pool, kernel = stride = 2, whose gradient goes to the *first* maximum in the
+    window's row-major order (torch.max(dim) returns the first maximal index), as max_pool3d does."""
+    B, C, X, Y, Z, T = x.shape
+    w = x.reshape(B, C, X // 2, 2, Y // 2, 2, Z // 2, 2, T // 2, 2).permute(0, 1, 2, 4, 6, 8, 3, 5, 7, 9)
+    return w.reshape(B, C, X // 2, Y // 2, Z // 2, T // 2, 16).max(-1).values
+
+
+@pytest.mark.parametrize("D, shape", [(3, (6, 4, 6)), (4, (4, 6, 4, 6))])
+@pytest.mark.parametrize("backend", ["reference", pytest.param("spconv", marks=needs_spconv)])
+def test_pool_ties_first_input_gets_the_gradient(D, shape, backend):
+    # features from {-1, 0, 1} at a dense active set: most windows hold exact ties
+    g = torch.Generator().manual_seed(3)
+    mask = torch.rand(2, *shape, generator=g) < 0.6
+    dense = torch.randint(-1, 2, (2, 2, *shape), generator=g).float() * mask[:, None]
+    x = SparseTensor.from_dense(dense, mask)
+    xs, f = _grad_check_inputs(x)
+    y = SparseMaxPool(D, 2, 2, backend=backend)(xs)
+    wt = torch.randn(y.features.shape, generator=g)
+    ys = y.features[torch.argsort(y.keys())]                            # key order = dense order
+    (ys * wt).sum().backward()
+    # dense reference with the first-in-window rule (inactive sites -inf, never chosen)
+    fd = x.features.detach().clone().requires_grad_(True)
+    xd = x.replace(fd).dense(fill=float("-inf"))
+    yd = dense_max_pool(xd, 2, 2) if D == 3 else _first_max_pool4d(xd)
+    keep = yd[:, 0] > float("-inf")                                      # windows with an active site
+    ydf = yd.permute(0, *range(2, D + 2), 1)[keep]                      # (P_out, C), key order
+    torch.testing.assert_close(ys, ydf)
+    (ydf * wt).sum().backward()
+    assert torch.equal(f.grad, fd.grad)                                  # same input, same share, exactly
+    ties = (f.grad == 0) & (x.features == y.features.max())             # a tied maximum left out
+    assert ties.any() and set(f.grad.unique().tolist()) - {0.0} <= set(wt.flatten().tolist())
+
+
 def test_global_pool():
     x, _, _ = random_sparse((4, 4, 4), 3, B=3)
     for mode, fn in (("mean", lambda f: f.mean(0)), ("max", lambda f: f.amax(0))):
@@ -323,14 +357,20 @@ def test_nets_fit_a_tiny_batch(kind, backend):
 @needs_spconv
 @pytest.mark.parametrize("kind", ["3+1d", "4d"])
 def test_backends_agree_on_a_whole_net(kind):
-    # Exact ties in a max-pool window make the gradient ambiguous: the reference splits it evenly,
-    # spconv gives it to one input. Ties arise from identical one-hot neighbourhoods and, in
-    # training mode, from channels that ReLU zeroed at several sites and BN then shifts to one
-    # common value. Random input features and eval-mode BN (zeros stay zeros, and ReLU's
-    # gradient is 0 there) leave no ties with a non-zero gradient.
-    net = tiny(kind, "reference").eval()
-    st = net.voxelize(skeletons(N=3, T=8))
-    st = st.replace(torch.rand(st.features.shape, generator=torch.Generator().manual_seed(0)))
+    # Training mode on real one-hot input of bodies that stand still: consecutive frames away
+    # from the ends have identical features, so max-pool windows meet exact ties at positive
+    # values (non-zero gradient). One tie rule on both backends -> the same gradients.
+    net = tiny(kind, "reference").train()
+    x = skeletons(N=3, T=8)
+    x[:, :, 1:6] = x[:, :, :1]                                         # static frames 0-5
+    st = net.voxelize(x)
+    h = net.stages[0](net.stem(st).replace(torch.relu(net.stem_bn(net.stem(st).features))))
+    rb = build_rulebook(h.coords, h.spatial_shape, 2, 2, 0, 1, subm=False)
+    src = h.features[rb.in_idx]
+    top = torch.zeros(len(rb.out_coords), src.shape[1]).scatter_reduce(0, rb.out_idx[:, None].expand_as(src), src,
+                                                                       "amax", include_self=False)
+    hits = torch.zeros_like(top).index_add_(0, rb.out_idx, (src == top[rb.out_idx]).float())
+    assert ((hits > 1) & (top > 0)).any()                                # ties with a gradient are there
     outs, grads = [], []
     for backend in ("reference", "spconv"):
         net.set_backend(backend).zero_grad()
@@ -340,6 +380,39 @@ def test_backends_agree_on_a_whole_net(kind):
         grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
     torch.testing.assert_close(outs[0], outs[1], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(grads[0], grads[1], atol=1e-3, rtol=1e-3)
+
+
+# ============================================================================ mixed precision
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_reference_conv_under_autocast(dtype):
+    x, _, _ = random_sparse((5, 6, 5, 6), 4, density=0.3)
+    conv = SparseConv(4, 4, 8, 3, subm=True, backend="reference")
+    ref = conv(x).features
+    xs, f = _grad_check_inputs(x)
+    with torch.autocast("cpu", dtype=dtype):
+        y = conv(xs).features
+    assert y.dtype == torch.float32                                      # low-precision products, fp32 sum
+    torch.testing.assert_close(y, ref, atol=5e-2, rtol=5e-2)
+    y.sum().backward()
+    assert torch.isfinite(f.grad).all() and torch.isfinite(conv.weight.grad).all()
+
+
+@pytest.mark.parametrize("kind", ["3+1d", "4d"])
+@pytest.mark.parametrize("backend", ["reference", pytest.param("spconv", marks=needs_spconv)])
+def test_nets_train_under_cpu_autocast_bfloat16(kind, backend):
+    torch.manual_seed(0)
+    net = tiny(kind, backend).eval()                                     # eval: BN statistics fixed
+    x = skeletons(N=2, T=8)
+    with torch.no_grad():
+        ref = net(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+        loss = torch.nn.functional.cross_entropy(out, torch.tensor([0, 1]))
+    loss.backward()
+    torch.testing.assert_close(out.float(), ref, atol=0.1, rtol=0.1)
+    grads = [p.grad for p in net.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
 
 
 def test_costs_match_flop_counter():

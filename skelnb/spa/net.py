@@ -34,9 +34,9 @@ dimension" (625 vs 125 taps per weight); the same layers run densely on the full
 cost 4.2 T and 20.8 T multiply-adds, and their activations ~1,700x the memory.
 
 Max-pool ties: where two inputs of a pooling window hold exactly the same maximum (identical
-one-hot neighbourhoods, or channels that ReLU zeroed and BN shifted to one value), the reference
-passes the gradient to all of them equally and spconv to one; both are valid sub-gradients, so
-whole-net gradients of the two backends can differ at such ties while the outputs agree.
+one-hot neighbourhoods of a joint that stands still), the first active input in the window's
+row-major order takes the gradient, on both backends (:func:`~skelnb.spa.sparse.max_by_rulebook`),
+so the backends agree on gradients as well as outputs.
 """
 from __future__ import annotations
 

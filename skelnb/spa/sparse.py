@@ -23,12 +23,16 @@ Weight layout is spconv's, ``(C_out, *kernel, C_in)``; bias ``(C_out,)``. The tw
   o, the pairs (input j, output i) it connects; it is built by linearising integer coordinates
   into int64 keys and looking the shifted keys up with ``torch.searchsorted`` in the sorted keys
   (submanifold), or by computing and de-duplicating the candidate outputs of every input
-  (regular). The convolution is then gather -> matmul -> scatter-add per offset; pooling is one
-  ``scatter_reduce('amax')``. Autograd flows through ``index_add``/``scatter_reduce``. Any D
+  (regular). The convolution is then gather -> matmul -> scatter-add per offset (summed in
+  float32 under autocast); pooling is :func:`max_by_rulebook`. Autograd flows through
+  ``index_add``/``gather``. Any D
   (2-4 are tested), any kernel (odd or even), stride, padding and dilation.
-``spconv`` -- the spconv 2.x library (SubMConvNd, SparseConvNd, SparseMaxPoolNd; N = 1-4), with
+``spconv`` -- the spconv 2.x library (SubMConvNd, SparseConvNd; N = 1-4), with
   ``ConvAlgo.Native`` on CPU (its default algorithm fails there for several 4D shapes and for
-  pooling -- measured, see ``/work/shared/reference/facts.md``) and the default on CUDA.
+  pooling -- measured, see ``/work/shared/reference/facts.md``) and the default on CUDA. Pooling
+  takes spconv's output sites and pairs and the shared :func:`max_by_rulebook` (one tie rule).
+  spconv has no bfloat16 kernels and its autocast hooks are CUDA-only: under CPU autocast its
+  layers run in float32.
 ``auto`` (the default) -- spconv where it is installed and can do the layer, else the reference.
 
 One module, :class:`SparseConv` (and :class:`SparseMaxPool`), owns the parameters and runs either
@@ -40,16 +44,17 @@ Differences between the backends (measured here, spconv-cu120 2.3.6 on CPU):
 
 * spconv's submanifold convolution requires odd kernels (Table 5's k=6 therefore runs on the
   reference; ``auto`` falls back with a warning);
-* spconv's CPU max-pool starts from 0, i.e. returns max(0, Eq. 10); on non-negative inputs (after
-  a ReLU, as everywhere in SPA-Net) the two agree exactly. The reference implements Eq. 10 as
-  written (max over active sites only, negative maxima kept);
-* exact ties in a pooling window: the reference's ``scatter_reduce('amax')`` splits the gradient
-  evenly between the tied inputs, spconv gives it to one of them (both are sub-gradients);
+* max-pooling is Eq. 10 as written on both (max over active sites only, negative maxima kept)
+  with one tie rule -- the first active input in the window's row-major order takes the whole
+  gradient, as dense ``max_pool`` does. spconv's own pooling kernel is not used: on CPU it
+  starts its max from 0 and gives a tie's *full* gradient to every tied input (measured), which
+  made whole-net gradients of the two backends differ by several per cent;
 * output sites of a strided layer come back in a different order (sorted by key in the
   reference): compare by coordinates (:func:`align`), not row by row.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import warnings
@@ -340,12 +345,14 @@ def sparse_conv(x: SparseTensor, weight: torch.Tensor, bias: torch.Tensor | None
     # one (C_in, C_out) matrix per kernel offset; unbind (not W[o] in the loop): its backward is one
     # stack, where 625 separate selections would each add a full-size zero gradient
     W = weight.reshape(c_out, -1, weight.shape[-1]).permute(1, 2, 0).unbind(0)   # prod(K) x (C_in, C_out)
-    out = x.features.new_zeros(len(rb.out_coords), c_out)
+    # the sum over offsets is kept in the inputs' common dtype (float32 under autocast, where each
+    # product comes back in float16/bfloat16: low-precision matmuls, full-precision accumulation)
+    out = x.features.new_zeros(len(rb.out_coords), c_out, dtype=torch.result_type(x.features, weight))
     start = 0
     for o, n in enumerate(rb.counts):
         if n:
             i, j = rb.in_idx[start:start + n], rb.out_idx[start:start + n]
-            out.index_add_(0, j, x.features[i] @ W[o])               # gather -> matmul -> scatter-add
+            out.index_add_(0, j, (x.features[i] @ W[o]).to(out.dtype))   # gather -> matmul -> scatter-add
         start += n
     if bias is not None:
         out = out + bias
@@ -358,20 +365,39 @@ def sparse_max_pool(x: SparseTensor, kernel_size, stride=None, padding=0, dilati
     """Eq. 10 in plain PyTorch: max over the active inputs in each output's window (stride defaults to kernel)."""
     stride = kernel_size if stride is None else stride
     rb = rulebook(x, kernel_size, stride, padding, dilation, subm=False)
-    C = x.num_channels
-    out = x.features.new_full((len(rb.out_coords), C), float("-inf"))
-    out = out.scatter_reduce(0, rb.out_idx[:, None].expand(-1, C), x.features[rb.in_idx], "amax", include_self=False)
-    return SparseTensor(out, rb.out_coords, rb.out_shape, x.batch_size, check=False)
+    return SparseTensor(max_by_rulebook(x.features, rb), rb.out_coords, rb.out_shape, x.batch_size, check=False)
+
+
+def max_by_rulebook(features: torch.Tensor, rb: Rulebook) -> torch.Tensor:
+    """(P_out, C) max over each output's pairs (Eq. 10), with one tie rule: among equal maxima the
+    *first pair in kernel-offset order* wins (per channel) and alone receives the gradient.
+
+    Offsets are row-major over the window, so that is the first active input in the window's
+    row-major order -- what dense ``max_pool`` does. Both backends pool through this function
+    (with their own rulebooks), so they agree on values and gradients, ties included.
+    """
+    C, E = features.shape[1], rb.num_pairs
+    src = features[rb.in_idx]                                        # (E, C), pairs in offset order
+    idx = rb.out_idx[:, None].expand(-1, C)
+    with torch.no_grad():
+        m = src.new_full((len(rb.out_coords), C), float("-inf"))
+        m = m.scatter_reduce(0, idx, src, "amax", include_self=False)   # (P_out, C)
+        hit = (src == m[rb.out_idx]) | torch.isnan(src)                 # NaN propagates, as dense max_pool
+        e = torch.arange(E, device=src.device)[:, None].expand(-1, C)
+        win = torch.full_like(m, E, dtype=torch.long).scatter_reduce(
+            0, idx, torch.where(hit, e, E), "amin", include_self=True)  # (P_out, C) winning pair
+    return src.gather(0, win)                                          # gradient to the winner only
 
 
 def global_pool(x: SparseTensor, mode: str = "mean") -> torch.Tensor:
     """(B, C): mean or max of each sample's active sites (a sample with no site gives zeros)."""
     b = x.coords[:, 0].long()
     B, C = x.batch_size, x.num_channels
-    if mode == "mean":
-        s = x.features.new_zeros(B, C).index_add(0, b, x.features)
+    if mode == "mean":                                                # summed in float32 at half precision
+        f = x.features.float() if x.features.dtype in (torch.float16, torch.bfloat16) else x.features
+        s = f.new_zeros(B, C).index_add(0, b, f)
         n = torch.bincount(b, minlength=B).clamp(min=1).to(s.dtype)
-        return s / n[:, None]
+        return (s / n[:, None]).to(x.features.dtype)
     if mode == "max":
         m = x.features.new_full((B, C), float("-inf"))
         m = m.scatter_reduce(0, b[:, None].expand(-1, C), x.features, "amax", include_self=False)
@@ -520,6 +546,41 @@ def _spconv_algo(device: torch.device):
     return _SPCONV["algo"].Native if device.type == "cpu" else None
 
 
+def _spconv_dtype(x: SparseTensor, weight: torch.Tensor | None = None):
+    """(features, context) for a spconv call. spconv has no bfloat16 kernels and its autocast
+    hooks are CUDA-only, so under CPU autocast (or with bfloat16 features) it runs in the
+    weight's dtype (float32) with autocast off there; CUDA autocast is left to spconv's own
+    ``custom_fwd`` (casts to float16)."""
+    f = x.features
+    cpu_amp = f.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+    if cpu_amp or f.dtype == torch.bfloat16:
+        dt = weight.dtype if weight is not None and weight.dtype != torch.bfloat16 else torch.float32
+        ctx = torch.autocast("cpu", enabled=False) if cpu_amp else contextlib.nullcontext()
+        return f.to(dt), ctx
+    return f, contextlib.nullcontext()
+
+
+def spconv_rulebook(x: SparseTensor, kernel_size, stride, padding, dilation) -> Rulebook:
+    """The pairs of a regular (strided) layer as spconv computes them (its Native indice
+    generator, CPU or CUDA), as a :class:`Rulebook`; cached in ``x.cache``."""
+    key = ("spconv-pairs", tuple(kernel_size), tuple(stride), tuple(padding), tuple(dilation))
+    rb = x.cache.get(key)
+    if rb is None:
+        _import_spconv()
+        from spconv.pytorch import ops
+        D = x.ndim
+        outids, pairs, num = ops.get_indice_pairs(x.coords, x.batch_size, list(x.spatial_shape),
+                                                  _SPCONV["algo"].Native, list(kernel_size), list(stride),
+                                                  list(padding), list(dilation), [0] * D, False)
+        counts = [int(n) for n in num.tolist()]                       # pairs per offset, (K,)
+        in_idx = torch.cat([pairs[0, k, :n] for k, n in enumerate(counts)]).long()
+        out_idx = torch.cat([pairs[1, k, :n] for k, n in enumerate(counts)]).long()
+        shape = output_shape(x.spatial_shape, kernel_size, stride, padding, dilation)
+        rb = x.cache[key] = Rulebook(in_idx, out_idx, counts, outids.to(torch.int32), tuple(shape),
+                                     tuple(kernel_size))
+    return rb
+
+
 # ============================================================================ modules
 class SparseConv(nn.Module):
     """Sparse convolution (Eq. 9) on a :class:`SparseTensor` with ``ndim`` dimensions.
@@ -578,8 +639,10 @@ class SparseConv(nn.Module):
             raise ValueError(f"{type(self).__name__}: expected {self.in_channels} channels, got {x.num_channels}")
         if self.active_backend() == "reference":
             return sparse_conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.subm)
-        spx, ind = _spconv_input(x)
-        out = self._spconv_layer(x.device)(spx)
+        feats, ctx = _spconv_dtype(x, self.weight)
+        spx, ind = _spconv_input(x.replace(feats) if feats is not x.features else x)
+        with ctx:
+            out = self._spconv_layer(x.device)(spx)
         if self.subm:
             ind.update(out.indice_dict)                               # keep the pairs for the next layer
             return x.replace(out.features)
@@ -606,7 +669,6 @@ class SparseMaxPool(nn.Module):
         self.padding = _tuple(padding, ndim, "padding")
         self.dilation = _tuple(dilation, ndim, "dilation")
         self.backend = backend
-        self.__dict__["_sp_layers"] = {}
 
     def active_backend(self) -> str:
         return resolve_backend(self.backend, subm=False, kernel_size=self.kernel_size, ndim=self.ndim)
@@ -616,14 +678,12 @@ class SparseMaxPool(nn.Module):
             raise ValueError(f"SparseMaxPool: expected a {self.ndim}-D sparse tensor, got {x.ndim}-D")
         if self.active_backend() == "reference":
             return sparse_max_pool(x, self.kernel_size, self.stride, self.padding, self.dilation)
-        layers = self.__dict__["_sp_layers"]
-        if x.device.type not in layers:
-            sp = _import_spconv()
-            layers[x.device.type] = getattr(sp, f"SparseMaxPool{self.ndim}d")(
-                self.kernel_size, self.stride, self.padding, self.dilation, algo=_spconv_algo(x.device))
-        spx, _ = _spconv_input(x)
-        out = layers[x.device.type](spx)
-        return SparseTensor(out.features, out.indices, out.spatial_shape, x.batch_size, check=False)
+        # spconv finds the output sites and pairs; the max itself is the shared max_by_rulebook, so
+        # both backends pool with one tie rule (spconv's own kernel gives a tie's full gradient
+        # to every tied input, and starts its max from 0)
+        rb = spconv_rulebook(x, self.kernel_size, self.stride, self.padding, self.dilation)
+        return SparseTensor(max_by_rulebook(x.features, rb), rb.out_coords, rb.out_shape, x.batch_size,
+                            check=False)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, backend={self.backend!r}"
