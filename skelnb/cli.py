@@ -1,8 +1,14 @@
-"""Command line: train, evaluate and fuse runs described by YAML configs (``book/configs``).
+"""Command line: train, evaluate and fuse runs described by YAML configs (``skelnb/configs``).
 
-    python -m skelnb train CONFIG [CONFIG ...] [--resume] [--out DIR] [--set key=value ...]
-    python -m skelnb evaluate CONFIG|RUN_DIR [...] [--set key=value ...]
-    python -m skelnb fuse RUN_DIR RUN_DIR [...] [--weights W W ...] [--out DIR]
+    skelnb train CONFIG [CONFIG ...] [--resume] [--out DIR] [--set key=value ...] [--tensorboard]
+    skelnb evaluate CONFIG|RUN_DIR [...] [--which last|best] [--set key=value ...]
+    skelnb fuse RUN_DIR RUN_DIR [...] [--which last|best] [--weights W W ...] [--out DIR]
+    skelnb report RUN_DIR [...] [--out report.html]
+    skelnb predict CHECKPOINT|RUN_DIR FILE.skeleton [--top 5]
+    skelnb doctor
+
+(``skelnb`` is the console script; ``python -m skelnb`` is the same.) A CONFIG is a YAML file or
+the name of a config shipped with the package (``skelnb train ntu60-xsub_sem-joint``).
 
 Several GPUs: PyTorch's DistributedDataParallel, launched by ``torchrun``, e.g.
 ``torchrun --standalone --nproc_per_node 4 -m skelnb train CONFIG``. ``train.batch_size`` stays
@@ -11,10 +17,13 @@ SyncBatchNorm on CUDA (``distributed.sync_bn``), and only rank 0 writes files; s
 :func:`skelnb.train.fit` for what is then equal to a one-process run.
 
 A run folder (``$SKELNB_RUNS/<config name>`` or ``--out``) holds ``config.yaml`` (the resolved
-config), ``checkpoint.pt`` (every epoch, atomic), ``scores.npz`` + ``result.json`` (test
-softmax scores, top-1/top-5, per-class accuracy), ``confusion.csv`` and ``run.json`` (history,
-timings, sizes). ``--resume`` continues a killed run from its last finished epoch, or just
-re-evaluates a finished one.
+config), ``checkpoint.pt`` (every epoch, atomic), ``metrics.jsonl`` (one line per epoch, written
+as it ends), ``scores_last.npz`` (= ``scores.npz``, the last epoch's test softmax scores),
+``scores_best.npz`` + ``checkpoint_best.pt`` (the evaluated epoch of highest test top-1:
+selected on the test set, hence optimistic), ``result.json`` (top-1/top-5/mean-class and
+per-class accuracy, last epoch first, then the best), ``confusion.csv`` and ``run.json``
+(history, timings, sizes). ``--resume`` continues a killed run from its last finished epoch, or
+just re-evaluates a finished one.
 """
 from __future__ import annotations
 
@@ -32,7 +41,7 @@ import yaml
 from . import config as C
 from .evaluate import EvalResult, evaluate
 from .fuse import FusionError, fuse_runs
-from .train import CheckpointError, device_of, fit, load_checkpoint
+from .train import BEST_NOTE, CheckpointError, device_of, fit, load_checkpoint
 
 EXIT_ERROR = 2
 
@@ -65,6 +74,10 @@ def _remove_stale_tmp(run_dir: Path) -> None:
             f.unlink(missing_ok=True)
         except PermissionError:
             pass
+
+
+# keys that change what is measured, not what is trained: a run may be resumed with other values
+RESUMABLE_KEYS = ("train.eval_every", "train.eval_batch_size", "train.num_workers")
 
 
 def _diff(a, b, prefix="") -> list[str]:
@@ -155,7 +168,7 @@ def train(path: str, args) -> EvalResult | None:
         saved = run_dir / "config.yaml"
         if saved.is_file():
             old = C.from_dict(yaml.safe_load(saved.read_text()))
-            diff = _diff(old.identity(), cfg.identity())
+            diff = [d for d in _diff(old.identity(), cfg.identity()) if d.split(":")[0] not in RESUMABLE_KEYS]
             if diff:
                 raise CLIError(f"{run_dir} was started with another config ({'; '.join(diff)}); "
                                f"resume with the same settings, or use --out DIR for a new run")
@@ -177,45 +190,78 @@ def train(path: str, args) -> EvalResult | None:
         _write_atomic(run_dir / "config.yaml", cfg.to_yaml())
     if world > 1:
         model = wrap_ddp(model, dev, cfg.distributed.get("sync_bn", True), rank)
+    board = _tensorboard(run_dir) if args.tensorboard and rank == 0 else None
 
     def log(row):
+        test = (f"  test top-1 {100 * row['test_top1']:5.1f} %  mean-class {100 * row['test_mean_class']:5.1f} %"
+                if "test_top1" in row else "")
         _say(f"epoch {row['epoch']:>3}/{tc.epochs}  loss {row['loss']:.4f}  acc {100 * row['acc']:5.1f} %  "
              f"lr {row['lr']:.4g}  {row['samples_per_s']:7.1f} samples/s  "
-             f"loader {row['loader_s_per_step']:.4f} s/step  step {row['step_s']:.4f} s/step")
+             f"loader {row['loader_s_per_step']:.4f} s/step  step {row['step_s']:.4f} s/step{test}")
+        if board is not None:
+            for k, v in row.items():
+                if k != "epoch" and isinstance(v, (int, float)):
+                    board.add_scalar(k.replace("test_", "test/", 1) if k.startswith("test_") else f"train/{k}",
+                                     v, row["epoch"])
+            board.flush()
 
     t0 = time.perf_counter()
-    res = fit(model, data.train, data.test, tc, run_dir, resume=True, device=str(dev),
-              progress=not args.quiet, rank=rank, world_size=world, desc=cfg.name, log=log)
+    try:
+        res = fit(model, data.train, data.test, tc, run_dir, resume=True, device=str(dev),
+                  progress=not args.quiet, rank=rank, world_size=world, desc=cfg.name, log=log,
+                  test_ids=data.test_ids, class_names=data.class_names)
+    finally:
+        if board is not None:
+            board.close()
     wall = time.perf_counter() - t0
     if rank == 0:
-        res.final.ids = data.test_ids
-        _save_eval(res.final, run_dir, data)
+        _write_confusion(res.final, run_dir, data)
         info = dict(name=cfg.name, config=str(cfg.path), data=data.description,
                     model=desc,
                     device=str(dev), processes=world, batch_per_process=tc.batch_size // world,
                     epochs=tc.epochs, trained_epochs_this_call=res.trained_epochs, wall_s_this_call=wall,
-                    top1=res.final.top1, top5=res.final.top5, history=res.history, torch=torch.__version__)
+                    top1=res.final.top1, top5=res.final.top5, mean_class=res.final.mean_class,
+                    best=None if res.best is None else dict(epoch=res.best_epoch, top1=res.best.top1,
+                                                            top5=res.best.top5, selected_on="test set"),
+                    evals=res.evals, history=res.history, torch=torch.__version__)
         _write_atomic(run_dir / "run.json", json.dumps(info, indent=1))
         if res.trained_epochs == 0:
             _say(f"finished run reused (all {tc.epochs} epochs in {ckpt.name})")
         _report(res.final, data, run_dir, brief=True)
+        if res.best is not None:
+            _say(f"best    top-1 {100 * res.best.top1:.2f} %  top-5 {100 * res.best.top5:.2f} %  at epoch "
+                 f"{res.best_epoch} of {len(res.evals)} evaluated -- selected on the test set, optimistic "
+                 f"-> {run_dir / 'scores_best.npz'}")
     if world > 1:
         import torch.distributed as dist
         dist.barrier()
     return res.final
 
 
-def _save_eval(res: EvalResult, run_dir: Path, data: C.DataBundle) -> None:
-    res.save(run_dir)
+def _tensorboard(run_dir: Path):
+    """A TensorBoard writer into ``run_dir/tensorboard`` (a clear error if it is not installed)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise CLIError(f"--tensorboard needs the tensorboard package ({e}); install it with "
+                       f"`pip install tensorboard`, or leave --tensorboard out (metrics.jsonl has the "
+                       f"same numbers)") from None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+def _write_confusion(res: EvalResult, run_dir: Path, data: C.DataBundle) -> None:
     cm = res.confusion()
     lines = ["true\\pred," + ",".join(data.class_names)]
     lines += [f"{data.class_names[i]}," + ",".join(str(v) for v in row) for i, row in enumerate(cm)]
     _write_atomic(run_dir / "confusion.csv", "\n".join(lines) + "\n")
 
 
-def _report(res: EvalResult, data: C.DataBundle, run_dir: Path, brief: bool = False) -> None:
-    _say(f"test    top-1 {100 * res.top1:.2f} %  top-5 {100 * res.top5:.2f} %  ({len(res.labels)} samples) "
-         f"-> {run_dir / 'scores.npz'}")
+def _report(res: EvalResult, data: C.DataBundle, run_dir: Path, brief: bool = False,
+            which: str = "last") -> None:
+    label = "test   " if which == "last" else "best   "
+    note = "" if which == "last" else " (epoch selected on the test set: optimistic)"
+    _say(f"{label} top-1 {100 * res.top1:.2f} %  top-5 {100 * res.top5:.2f} %  mean-class "
+         f"{100 * res.mean_class:.2f} %  ({len(res.labels)} samples){note} -> {run_dir / SCORES[which]}")
     if brief:
         return
     pc, cm = res.per_class(), res.confusion()
@@ -232,7 +278,8 @@ def _report(res: EvalResult, data: C.DataBundle, run_dir: Path, brief: bool = Fa
         _say("most frequent confusions (true -> predicted: samples):")
         for i, j in pairs:
             _say(f"  {data.class_names[i]} -> {data.class_names[j]}: {cm[i, j]}")
-    _say(f"confusion matrix -> {run_dir / 'confusion.csv'}")
+    if which == "last":
+        _say(f"confusion matrix -> {run_dir / 'confusion.csv'}")
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -245,8 +292,12 @@ def evaluate_target(target: str, args) -> EvalResult:
     else:
         cfg = C.load_config(p, args.set or ())
         run_dir = cfg.run_dir(args.out)
-    ckpt = run_dir / "checkpoint.pt"
+    which = getattr(args, "which", "last")
+    ckpt = run_dir / CHECKPOINTS[which]
     if not ckpt.is_file():
+        if which == "best" and (run_dir / "checkpoint.pt").is_file():
+            raise CLIError(f"{run_dir}: no {ckpt.name} (a run from before periodic evaluation, or not yet "
+                           f"evaluated); use --which last")
         raise CLIError(f"{run_dir}: no checkpoint.pt; train first: python -m skelnb train {cfg.path or target}")
     state = load_checkpoint(ckpt)
     data = C.build_data(cfg)
@@ -258,18 +309,49 @@ def evaluate_target(target: str, args) -> EvalResult:
                               f"({str(e).splitlines()[0]})") from None
     epochs = cfg.train.epochs
     dev = device_of(args.device)
-    _say(f"run     {run_dir} (checkpoint after epoch {state['epoch']} of {epochs}"
-         + ("" if state["epoch"] >= epochs else ", NOT finished") + ")")
+    _say(f"run     {run_dir} ({ckpt.name}: after epoch {state['epoch']} of {epochs}"
+         + ("" if state["epoch"] >= epochs or which == "best" else ", NOT finished")
+         + (", the epoch of highest test top-1: selected on the test set, optimistic" if which == "best" else "")
+         + ")")
     res = evaluate(model.to(dev), data.test, batch_size=cfg.train.eval_batch_size, device=dev)
     res.ids = data.test_ids
-    _save_eval(res, run_dir, data)
-    _report(res, data, run_dir)
+    _save_evaluation(res, run_dir, data, which, state["epoch"])
+    _report(res, data, run_dir, which=which)
     return res
+
+
+SCORES = {"last": "scores_last.npz", "best": "scores_best.npz"}
+CHECKPOINTS = {"last": "checkpoint.pt", "best": "checkpoint_best.pt"}
+
+
+def _save_evaluation(res: EvalResult, run_dir: Path, data: C.DataBundle, which: str, epoch: int) -> None:
+    """The scores of ``which`` (last: also ``scores.npz`` and ``confusion.csv``) and its part of
+    ``result.json`` (the other part is kept)."""
+    res.save_scores(run_dir / SCORES[which])
+    path = run_dir / "result.json"
+    try:
+        info = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        info = {}
+    part = dict(res.summary(), epoch=epoch, scores=SCORES[which],
+                per_class=[None if np.isnan(a) else float(a) for a in res.per_class()])
+    if which == "last":
+        res.save_scores(run_dir / "scores.npz")
+        _write_confusion(res, run_dir, data)
+        info = dict(part, **{k: v for k, v in info.items() if k not in part})
+    else:
+        part.pop("per_class")
+        info["best"] = dict(info.get("best") or {}, **part, selected_on="test set", note=BEST_NOTE,
+                            checkpoint=CHECKPOINTS["best"])
+    info["class_names"] = list(data.class_names)
+    _write_atomic(path, json.dumps(info, indent=1))
 
 
 # ----------------------------------------------------------------------------- fuse
 def fuse_command(args) -> None:
-    rep = fuse_runs(args.runs, args.weights)
+    rep = fuse_runs(args.runs, args.weights, which=args.which)
+    if args.which == "best":
+        _say("scores of each run's best epoch (selected on the test set: optimistic)")
     _say(rep.table())
     if args.out:
         _say(f"fused scores -> {rep.save(args.out) / 'scores.npz'}")
@@ -281,13 +363,19 @@ def parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train (or resume) the run a config describes, then evaluate it")
-    t.add_argument("configs", nargs="+", metavar="CONFIG", help="YAML config(s), e.g. book/configs/quick_sem-joint.yaml")
+    t.add_argument("configs", nargs="+", metavar="CONFIG",
+                   help="YAML config(s) or names of shipped configs, e.g. quick_sem-joint or ntu60-xsub_sem-joint")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its last epoch "
                    "(a finished run is re-evaluated, not retrained)")
     t.add_argument("--out", help="run folder (default: $SKELNB_RUNS/<config name>, $SKELNB_RUNS default ./runs)")
+    t.add_argument("--tensorboard", action="store_true",
+                   help="also log every epoch to RUN_DIR/tensorboard (needs the tensorboard package)")
     e = sub.add_parser("evaluate", help="evaluate a run's checkpoint on the test set")
     e.add_argument("targets", nargs="+", metavar="CONFIG|RUN_DIR")
     e.add_argument("--out", help="run folder of a CONFIG (default: $SKELNB_RUNS/<config name>)")
+    e.add_argument("--which", choices=("last", "best"), default="last",
+                   help="checkpoint.pt (last epoch, default) or checkpoint_best.pt (the epoch of highest "
+                        "test top-1: selected on the test set, optimistic)")
     for p in (t, e):
         p.add_argument("--set", nargs="+", metavar="KEY=VALUE", action="extend",
                        help="override config keys, e.g. train.epochs=5 data.root=/data (values are YAML)")
@@ -298,6 +386,21 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (or scores.npz files)")
     f.add_argument("--weights", nargs="+", type=float, help="one weight per run (default: equal)")
     f.add_argument("--out", help="write the fused scores as a run folder here")
+    f.add_argument("--which", choices=("last", "best"), default="last",
+                   help="each run's last-epoch scores (default) or best-epoch scores (selected on the "
+                        "test set: optimistic)")
+    r = sub.add_parser("report", help="one offline HTML file: training curves, per-class accuracy, confusion matrix")
+    r.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    r.add_argument("--out", default="report.html", help="the HTML file to write (default ./report.html)")
+    r.add_argument("--which", choices=("last", "best"), default="last",
+                   help="scores for the per-class accuracy and the confusion matrix")
+    pr = sub.add_parser("predict", help="the top classes a trained run gives one .skeleton file")
+    pr.add_argument("checkpoint", metavar="CHECKPOINT|RUN_DIR",
+                    help="a run folder or a checkpoint file in one (its config.yaml is read)")
+    pr.add_argument("files", nargs="+", metavar="FILE.skeleton")
+    pr.add_argument("--top", type=int, default=5)
+    pr.add_argument("--device", default="cpu")
+    sub.add_parser("doctor", help="versions, sparse backend, and a training step of every model on this machine")
     return ap
 
 
@@ -316,8 +419,23 @@ def main(argv=None) -> int:
                 raise CLIError("--out needs a single CONFIG")
             for target in args.targets:
                 evaluate_target(target, args)
-        else:
+        elif args.cmd == "fuse":
             fuse_command(args)
+        elif args.cmd == "report":
+            from .report import ReportError, write_report
+            try:
+                _say(f"report -> {write_report(args.runs, args.out, which=args.which)}")
+            except ReportError as e:
+                raise CLIError(str(e)) from None
+        elif args.cmd == "predict":
+            from .predict import PredictError, predict_files
+            try:
+                predict_files(args.checkpoint, args.files, top=args.top, device=args.device, say=_say)
+            except PredictError as e:
+                raise CLIError(str(e)) from None
+        else:
+            from .doctor import run_doctor
+            return run_doctor()
     except (CLIError, C.ConfigError, CheckpointError, FusionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -137,7 +137,9 @@ def test_train_evaluate_fuse_end_to_end(runs, capsys):
         assert {"samples_per_s", "loader_s_per_step", "step_s"} <= set(info["history"][0])
     assert out.count("epoch   2/2") == 2 and "top-1" in out and "samples/s" in out
     res = EvalResult.load(runs / "quick/sem-joint")
-    assert res.ids is not None and len(res.ids) == 84 and res.scores.shape == (84, 14)
+    data = C.build_data(C.load_config(joint, TINY))
+    assert res.ids is not None and list(res.ids) == list(data.test_ids)
+    assert res.scores.shape == (len(data.test), data.num_classes)
 
     code, out, err = _main(capsys, "evaluate", runs / "quick/sem-joint", joint, "--set", *TINY)
     assert code == 0, err
@@ -198,3 +200,82 @@ def test_python_dash_m_entry_point(tmp_path):
     p = subprocess.run([sys.executable, "-m", "skelnb", "train", "nope.yaml"], capture_output=True, text=True,
                        cwd=ROOT, timeout=60)
     assert p.returncode == 2 and "nope.yaml: config file not found" in p.stderr
+
+
+# ----------------------------------------------------------------------------- evaluation protocol, run tooling
+def test_last_and_best_epoch_metrics_log_and_report(runs, capsys, tmp_path):
+    from skelnb.train import read_metrics
+    joint = ROOT / "book/configs/quick_sem-joint.yaml"
+    sets = [*TINY, "train.epochs=3", "train.eval_every=1"]
+    code, out, err = _main(capsys, "train", joint, "--quiet", "--set", *sets)
+    assert code == 0, err
+    run = runs / "quick/sem-joint"
+    assert {"scores_last.npz", "scores_best.npz", "checkpoint_best.pt", "metrics.jsonl"} <= {p.name for p in run.iterdir()}
+    info = json.loads((run / "result.json").read_text())
+    rows = read_metrics(run)
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and all("test_top1" in r and "test_mean_class" in r for r in rows)
+    best_epoch = 1 + int(np.argmax([r["test_top1"] for r in rows]))
+    assert info["best"]["epoch"] == best_epoch and info["best"]["selected_on"] == "test set"
+    assert info["top1"] == rows[-1]["test_top1"] and info["mean_class"] == rows[-1]["test_mean_class"]
+    assert len(info["class_names"]) == len(info["per_class"])
+    # last first, then the best, labelled as selected on the test set
+    i_test, i_best = out.index("test    top-1"), out.index("best    top-1")
+    assert i_test < i_best and "selected on the test set" in out[i_best:] and out.count("test top-1") == 3
+
+    saved_best = EvalResult.load(run / "scores_best.npz")
+    (run / "scores_best.npz").unlink()
+    code, out, err = _main(capsys, "evaluate", run, "--which", "best")
+    assert code == 0, err
+    assert "checkpoint_best.pt" in out and "optimistic" in out
+    assert np.allclose(EvalResult.load(run / "scores_best.npz").scores, saved_best.scores, atol=1e-6)
+    again = json.loads((run / "result.json").read_text())
+    assert again["best"]["top1"] == pytest.approx(info["best"]["top1"]) and again["top1"] == info["top1"]
+    code, out, err = _main(capsys, "evaluate", run)
+    assert code == 0 and json.loads((run / "result.json").read_text())["best"]["epoch"] == best_epoch
+
+    code, out, err = _main(capsys, "fuse", run, run, "--which", "best")
+    assert code == 0, err
+    assert "optimistic" in out and f"{100 * info['best']['top1']:7.2f}" in out.splitlines()[-2]
+
+    # eval_every decides what is measured, not what is trained: a finished run resumes with another
+    code, out, err = _main(capsys, "train", joint, "--resume", "--quiet", "--set", *sets[:-1], "train.eval_every=2")
+    assert code == 0 and "finished run reused" in out, err
+
+    code, out, err = _main(capsys, "report", run, "--out", tmp_path / "r.html")
+    assert code == 0, err
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("Plotly.newPlot") == 3 and '<script src="http' not in page
+    assert "training loss" in page and "per-class test accuracy" in page and "confusion matrix" in page
+    assert info["class_names"][0] in page and "selected on the test set" in page
+    assert len(page) > 1_000_000                                   # plotly.js inlined: opens offline
+    code, out, err = _main(capsys, "report", tmp_path / "nothing")
+    assert code == 2 and "no such run folder" in err
+
+
+def test_tensorboard_is_optional_and_logs_every_epoch(runs, capsys, monkeypatch):
+    import importlib.util
+    import types
+    joint = ROOT / "book/configs/quick_sem-joint.yaml"
+    if importlib.util.find_spec("tensorboard") is None:
+        code, out, err = _main(capsys, "train", joint, "--quiet", "--tensorboard", "--set", *TINY)
+        assert code == 2 and "--tensorboard needs the tensorboard package" in err and "pip install tensorboard" in err
+    logged = []
+
+    class Writer:                                    # stands in for torch.utils.tensorboard.SummaryWriter
+        def __init__(self, log_dir):
+            logged.append(("dir", log_dir))
+
+        def add_scalar(self, tag, value, step):
+            logged.append((tag, step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            logged.append(("closed", None))
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
+    code, out, err = _main(capsys, "train", joint, "--quiet", "--tensorboard", "--set", *TINY, "train.eval_every=1")
+    assert code == 0, err
+    assert logged[0] == ("dir", str(runs / "quick/sem-joint" / "tensorboard")) and logged[-1][0] == "closed"
+    assert {("train/loss", 1), ("train/loss", 2), ("test/top1", 1), ("test/top1", 2), ("test/mean_class", 2)} <= set(logged)

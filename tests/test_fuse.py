@@ -88,3 +88,25 @@ def test_reproduction_table_reads_runs_it_finds(tmp_path):
     assert rows[("3", "SEM-fuse", "ntu60-xsub")]["paper_top1"] == 91.8
     assert rows[("6", "SEM+SPA", "ntu60-xsub")]["ours_top1"] is None      # SPA not run
     assert rows[("3", "SEM-joint", "ntu60-xview")]["ours_top1"] is None
+
+
+def test_fuse_last_or_best_scores_of_run_folders(tmp_path):
+    from skelnb.fuse import load_run
+    for name, last, best in (("a", A, B), ("b", B, A)):
+        last.save_scores(tmp_path / name / "scores_last.npz")
+        best.save_scores(tmp_path / name / "scores_best.npz")
+        EvalResult(np.full_like(A.scores, 0.5), A.labels).save_scores(tmp_path / name / "scores.npz")
+    assert np.array_equal(load_run(tmp_path / "a").scores, A.scores)          # scores_last.npz before scores.npz
+    assert np.array_equal(load_run(tmp_path / "a", "best").scores, B.scores)
+    assert np.allclose(fuse_runs([tmp_path / "a", tmp_path / "b"], which="best").fused.scores, (A.scores + B.scores) / 2)
+    A.save(tmp_path / "old")                                                   # a run with scores.npz only
+    assert np.array_equal(load_run(tmp_path / "old").scores, A.scores)
+    with pytest.raises(FusionError, match="scores_best.npz: no scores file.*--which last"):
+        load_run(tmp_path / "old", "best")
+    root = tmp_path / "root"
+    A.save_scores(root / "ntu60-xsub/sem-joint/scores_last.npz")
+    B.save_scores(root / "ntu60-xsub/sem-joint/scores_best.npz")
+    rows = {(r["table"], r["setting"], r["benchmark"]): r for r in reproduction_table(root)}
+    r = rows[("3", "SEM-joint", "ntu60-xsub")]
+    assert (r["ours_top1"], r["ours_best_top1"]) == (100 * A.top1, 100 * B.top1)
+    assert list(r).index("ours_top1") < list(r).index("ours_best_top1")
