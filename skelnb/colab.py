@@ -142,7 +142,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _GH = re.compile(r"https://github\.com/([\w.-]+/[\w.-]+?)/(?:blob|tree)/([^/\s)\"'`]+)/([^\s)\"'`#?]+)")
 _BADGE = re.compile(r"\[!\[Open in Colab\]\([^)]*\)\]\([^)\s]*\)")
 _COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^\s)\"'`]+")
-_GIT = re.compile(r"git\+(https://[^\s\"'@]+)(?:@([^\s\"']+))?|git clone\b[^\n]*?(https://github\.com/[^\s\"']+)")
+_GIT = re.compile(r"git\+(https://[^\s\"'`@]+)(?:@([^\s\"'`]+))?|git clone\b[^\n]*?(https://github\.com/[^\s\"'`),]+)")
 
 
 def repo_config(root: Path = ROOT) -> tuple[str, str]:
