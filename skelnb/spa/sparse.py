@@ -33,7 +33,8 @@ Weight layout is spconv's, ``(C_out, *kernel, C_in)``; bias ``(C_out,)``. The tw
   takes spconv's output sites and pairs and the shared :func:`max_by_rulebook` (one tie rule).
   spconv has no bfloat16 kernels and its autocast hooks are CUDA-only: under CPU autocast its
   layers run in float32.
-``auto`` (the default) -- spconv where it is installed and can do the layer, else the reference.
+``auto`` (the default) -- spconv where it is installed, can do the layer and passes one small
+  test convolution on the device (:func:`spconv_problem`), else the reference, with one warning.
 
 One module, :class:`SparseConv` (and :class:`SparseMaxPool`), owns the parameters and runs either
 backend with them: the spconv layer it drives *shares* the module's weight and bias Parameter
@@ -515,10 +516,55 @@ def _warn_once(msg: str):
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
 
-def resolve_backend(backend: str, *, subm: bool = False, kernel_size=(1,), ndim: int = 3) -> str:
+def _device_name(device: torch.device) -> str:
+    if device.type != "cuda":
+        return str(device)
+    major, minor = torch.cuda.get_device_capability(device)
+    return f"{device} ({torch.cuda.get_device_name(device)}, sm_{major}{minor})"
+
+
+def spconv_problem(device) -> str | None:
+    """Why spconv cannot run on ``device`` (None: it can). The first call per device runs one
+    small submanifold convolution (forward and backward, checked against the reference) and one
+    max-pool there: an installed spconv may still have no kernels for the GPU (e.g. Blackwell,
+    sm_120). Only CPU and CUDA devices are probed."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    if device.type not in ("cpu", "cuda"):
+        return None
+    if not spconv_available():
+        return f"spconv is not available ({_SPCONV.get('error')})"
+    probes = _SPCONV.setdefault("probe", {})
+    if str(device) not in probes:
+        try:
+            g = torch.Generator().manual_seed(0)
+            coords = torch.tensor([[0, 0, 0, 0], [0, 1, 0, 0], [0, 1, 1, 1], [1, 2, 2, 2]], dtype=torch.int32)
+            x = SparseTensor(torch.randn(4, 2, generator=g).to(device), coords.to(device), (4, 4, 4), 2)
+            conv = SparseConv(3, 2, 3, 3, subm=True, bias=True, backend="spconv").to(device)
+            with torch.autocast(device.type, enabled=False), torch.enable_grad():
+                y = conv(x)
+                y.features.square().sum().backward()
+                SparseMaxPool(3, 2, backend="spconv")(y)
+                ref = sparse_conv(x, conv.weight, conv.bias, subm=True).features
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            err = float((y.features.detach() - ref.detach()).abs().max())
+            probes[str(device)] = (None if err < 1e-3 and bool(torch.isfinite(conv.weight.grad).all())
+                                   else f"its test convolution differs from the reference by {err:.2g}")
+        except Exception as e:  # noqa: BLE001 -- any failure means: do not use it here
+            probes[str(device)] = f"its test convolution failed: {type(e).__name__}: {str(e).strip()[:200]}"
+        if probes[str(device)]:
+            probes[str(device)] = f"spconv cannot run on {_device_name(device)}: {probes[str(device)]}"
+    return probes[str(device)]
+
+
+def resolve_backend(backend: str, *, subm: bool = False, kernel_size=(1,), ndim: int = 3,
+                    device=None) -> str:
     """'auto'|'reference'|'spconv' -> the backend that will run: spconv only where it is installed
-    and supports the layer (D <= 4; odd kernels for submanifold layers); otherwise the reference
-    (with a warning when spconv was asked for by name)."""
+    and supports the layer (D <= 4; odd kernels for submanifold layers), and for 'auto' only where
+    it passed :func:`spconv_problem`'s test on ``device``; otherwise the reference (with one
+    warning per reason)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown sparse backend {backend!r}; use one of {BACKENDS}")
     if backend == "reference":
@@ -530,6 +576,8 @@ def resolve_backend(backend: str, *, subm: bool = False, kernel_size=(1,), ndim:
         why = f"spconv has no {ndim}-D layers"
     elif subm and any(k % 2 == 0 for k in kernel_size):
         why = f"spconv's submanifold convolution needs odd kernels, got {tuple(kernel_size)}"
+    elif backend == "auto" and device is not None:
+        why = spconv_problem(device)
     if why:
         _warn_once(f"sparse backend {backend!r}: {why}; using the reference implementation")
         return "reference"
@@ -620,8 +668,9 @@ class SparseConv(nn.Module):
         """spconv's cache key for a submanifold rulebook: same sites + kernel + dilation -> same pairs."""
         return f"subm_k{'x'.join(map(str, self.kernel_size))}_d{'x'.join(map(str, self.dilation))}"
 
-    def active_backend(self) -> str:
-        return resolve_backend(self.backend, subm=self.subm, kernel_size=self.kernel_size, ndim=self.ndim)
+    def active_backend(self, device=None) -> str:
+        return resolve_backend(self.backend, subm=self.subm, kernel_size=self.kernel_size, ndim=self.ndim,
+                               device=device)
 
     def _spconv_layer(self, device):
         layers = self.__dict__["_sp_layers"]
@@ -637,7 +686,7 @@ class SparseConv(nn.Module):
             raise ValueError(f"{type(self).__name__}: expected a {self.ndim}-D sparse tensor, got {x.ndim}-D")
         if x.num_channels != self.in_channels:
             raise ValueError(f"{type(self).__name__}: expected {self.in_channels} channels, got {x.num_channels}")
-        if self.active_backend() == "reference":
+        if self.active_backend(x.device) == "reference":
             return sparse_conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.subm)
         feats, ctx = _spconv_dtype(x, self.weight)
         spx, ind = _spconv_input(x.replace(feats) if feats is not x.features else x)
@@ -670,13 +719,14 @@ class SparseMaxPool(nn.Module):
         self.dilation = _tuple(dilation, ndim, "dilation")
         self.backend = backend
 
-    def active_backend(self) -> str:
-        return resolve_backend(self.backend, subm=False, kernel_size=self.kernel_size, ndim=self.ndim)
+    def active_backend(self, device=None) -> str:
+        return resolve_backend(self.backend, subm=False, kernel_size=self.kernel_size, ndim=self.ndim,
+                               device=device)
 
     def forward(self, x: SparseTensor) -> SparseTensor:
         if x.ndim != self.ndim:
             raise ValueError(f"SparseMaxPool: expected a {self.ndim}-D sparse tensor, got {x.ndim}-D")
-        if self.active_backend() == "reference":
+        if self.active_backend(x.device) == "reference":
             return sparse_max_pool(x, self.kernel_size, self.stride, self.padding, self.dilation)
         # spconv finds the output sites and pairs; the max itself is the shared max_by_rulebook, so
         # both backends pool with one tie rule (spconv's own kernel gives a tie's full gradient
