@@ -359,7 +359,7 @@ def fuse_command(args) -> None:
 
 # ----------------------------------------------------------------------------- main
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m skelnb", description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(prog="skelnb", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train (or resume) the run a config describes, then evaluate it")
@@ -400,7 +400,9 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("files", nargs="+", metavar="FILE.skeleton")
     pr.add_argument("--top", type=int, default=5)
     pr.add_argument("--device", default="cpu")
-    sub.add_parser("doctor", help="versions, sparse backend, and a training step of every model on this machine")
+    d = sub.add_parser("doctor", help="versions, sparse backend, spconv check and a training step of every "
+                                      "model on this machine")
+    d.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
     return ap
 
 
@@ -435,7 +437,7 @@ def main(argv=None) -> int:
                 raise CLIError(str(e)) from None
         else:
             from .doctor import run_doctor
-            return run_doctor()
+            return run_doctor(args.device)
     except (CLIError, C.ConfigError, CheckpointError, FusionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR

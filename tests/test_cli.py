@@ -279,3 +279,17 @@ def test_tensorboard_is_optional_and_logs_every_epoch(runs, capsys, monkeypatch)
     assert code == 0, err
     assert logged[0] == ("dir", str(runs / "quick/sem-joint" / "tensorboard")) and logged[-1][0] == "closed"
     assert {("train/loss", 1), ("train/loss", 2), ("test/top1", 1), ("test/top1", 2), ("test/mean_class", 2)} <= set(logged)
+
+
+def test_skelnb_console_script(tmp_path):
+    import tomllib
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["skelnb"] == "skelnb.cli:main"
+    script = Path(sys.executable).with_name("skelnb")
+    if not script.exists():
+        pytest.skip("skelnb is not pip-installed in this environment (pip install -e . makes the script)")
+    EvalResult(np.array([[0.9, 0.1], [0.4, 0.6]]), np.array([0, 0])).save(tmp_path / "a")
+    p = subprocess.run([str(script), "fuse", str(tmp_path / "a"), str(tmp_path / "a")], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.splitlines()[-2].split()[:3] == ["fused", "2.00", "50.00"], p.stderr
+    p = subprocess.run([str(script), "train", str(tmp_path / "nope.yaml")], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "nope.yaml: config file not found" in p.stderr
