@@ -206,6 +206,22 @@ def step_times(model: nn.Module, batches, cfg: TrainConfig = TrainConfig(), devi
     return times
 
 
+ESTIMATE_ABOVE_S = 120.0     # fit prints its estimated training time when it is longer than this
+
+
+def estimate_note(desc: str, dev: torch.device, per_step: float, steps_left: int, elapsed: float,
+                  epochs: int) -> str | None:
+    """The line ``fit`` prints after its first steps when the whole run will take longer than
+    :data:`ESTIMATE_ABOVE_S`: the estimate from the measured time per step (None: short run)."""
+    total = elapsed + per_step * steps_left
+    if total <= ESTIMATE_ABOVE_S:
+        return None
+    where = (f"{dev} ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda"
+             else f"cpu ({torch.get_num_threads()} threads)")
+    return (f"{desc}: about {total / 60:.1f} min of training for {epochs} epoch(s) on {where} "
+            f"(estimated from {per_step:.3f} s per step measured on the first steps)")
+
+
 def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         cfg: TrainConfig = TrainConfig(), run_dir: str | os.PathLike | None = None, *,
         resume: bool = True, device: str | None = None, progress: bool = True,
@@ -271,7 +287,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         loss_sum = data_time = step_time = 0.0
         bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{cfg.epochs}", disable=not progress or rank != 0,
                    leave=False, mininterval=1.0)
-        t0 = time.perf_counter()
+        t0 = t_start = time.perf_counter()
         for step, (x, y) in enumerate(bar):
             t1 = time.perf_counter()
             data_time += t1 - t0
@@ -285,6 +301,15 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
             correct += (out.argmax(1) == y).sum().item()
             t0 = time.perf_counter()
             step_time += t0 - t1
+            if epoch == start and rank == 0 and step == min(3, len(loader) - 1):   # once per call
+                # step 0 carries the warm-up (CUDA context, kernel choice): time steps 1..3
+                per_step = (t0 - t_first) / step if step else t0 - t_start
+                note = estimate_note(desc, dev, per_step, len(loader) * (cfg.epochs - start) - step - 1,
+                                     t0 - t_start, cfg.epochs - start)
+                if note:
+                    print(note, flush=True)
+            if step == 0:
+                t_first = t0
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
                             samples_s=f"{seen * world_size / (data_time + step_time):.0f}", refresh=False)
         if world_size > 1:                                         # totals over all processes
