@@ -1,5 +1,6 @@
 """The built book in a real headless Chromium: offline, no JS errors, every plotly figure drawn
-and its sliders / menus working.
+and its sliders / menus working; the Colab launch button and badge of every chapter and every
+link to the repository point to the one address (_config.yml's repository url and pinned ref).
 
 Needs `make book` (_build/html) and Chromium (Debian: `apt-get install chromium`); skipped
 otherwise. Screenshots go to _build/screenshots/<page>.png.
@@ -7,6 +8,7 @@ otherwise. Screenshots go to _build/screenshots/<page>.png.
 import functools
 import http.server
 import io
+import re
 import shutil
 import tempfile
 import threading
@@ -14,6 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from skelnb import colab
 
 pytestmark = pytest.mark.browser
 
@@ -55,6 +59,61 @@ def book_pages():
 
 
 PAGES = book_pages()
+# Chapters that are notebooks (from _toc.yml, so a new chapter is covered): page -> notebook path
+CHAPTER_PAGES = {nb.relative_to(ROOT).with_suffix(".html").as_posix(): nb.relative_to(ROOT).as_posix()
+                 for nb in colab.toc_notebooks(ROOT)}
+URL, REF = colab.repo_config(ROOT)
+LINKS_JS = """() => [...document.querySelectorAll('a[href]')].map(a => {
+  const img = a.querySelector('img[alt="Open in Colab"]');
+  const tip = (a.getAttribute('title') || '') + (a.getAttribute('data-bs-original-title') || '');
+  return {href: a.href, badge: !!img && !!a.closest('article, main'),
+          badgeDrawn: !!img && img.complete && img.naturalWidth > 0,
+          launch: !img && (!!a.closest('.dropdown-menu') || tip.includes('Colab'))};
+})"""
+HREF_JS = re.compile(r'<a[^>]+href="([^"]+)"')
+
+
+def address_problems(page_path: str, links: list[dict]) -> list[str]:
+    """What on a page disagrees with the one address: Colab links not at the repository's ref,
+    links to the repository elsewhere; on a chapter, a missing launch button or badge."""
+    out, slug = [], URL.split("github.com/")[1]
+    nb = CHAPTER_PAGES.get(page_path)
+    for link in links:
+        h = link["href"]
+        if h.startswith(colab.COLAB):
+            want = colab.badge_url(nb, URL, REF) if nb else f"{colab.COLAB}/github/{slug}/blob/{REF}/"
+            if not (h == want if nb else h.startswith(want)):
+                out.append(f"{page_path}: Colab link {h} should be {want}")
+        u = urlsplit(h)
+        parts = u.path.strip("/").split("/")
+        if u.hostname == "github.com" and len(parts) >= 2 and colab._ours("/".join(parts[:2]), URL):
+            if "/".join(parts[:2]) != slug:
+                out.append(f"{page_path}: {h} is not on {URL}")
+            elif len(parts) > 3 and parts[2] in ("blob", "tree") and parts[3] != REF:
+                out.append(f"{page_path}: {h} should name the ref {REF}")
+    if nb:
+        want = colab.badge_url(nb, URL, REF)
+        if not any(link["launch"] and link["href"] == want for link in links):
+            out.append(f"{page_path}: no Colab launch button to {want}")
+        if not any(link["badge"] and link["href"] == want for link in links):
+            out.append(f"{page_path}: no Open in Colab badge linking to {want}")
+    return out
+
+
+def test_every_chapter_has_a_page_with_its_colab_links():
+    """Without a browser: every notebook chapter of _toc.yml was built and its HTML carries the
+    launch button and the badge to the one address."""
+    if not PAGES:
+        pytest.skip("book not built: run `make book` first")
+    missing = sorted(set(CHAPTER_PAGES) - set(PAGES))
+    assert not missing, f"chapters of _toc.yml without a page in {HTML}: {missing}"
+    for page, nb in CHAPTER_PAGES.items():
+        html = (HTML / page).read_text()
+        hrefs = [h.replace("&amp;", "&") for h in HREF_JS.findall(html)]
+        assert hrefs.count(colab.badge_url(nb, URL, REF)) >= 2, \
+            f"{page}: expected the launch button and the badge to link to {colab.badge_url(nb, URL, REF)}"
+        assert 'alt="Open in Colab"' in html, f"{page}: no Open in Colab badge"
+        assert not address_problems(page, [dict(href=h, launch=True, badge=True) for h in hrefs])
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -196,6 +255,11 @@ def test_page(context, base_url, page_path):
     page.evaluate("async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise)"
                   " await MathJax.startup.promise; }")
     page.wait_for_timeout(300)
+    links = page.evaluate(LINKS_JS)
+    problems = address_problems(page_path, links)
+    problems += [f"{page_path}: the Colab badge image did not load" for link in links
+                 if link["badge"] and not link["badgeDrawn"]]
+    assert not problems, "\n".join(problems)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / (page_path[:-len(".html")].replace("/", "_") + ".png"), full_page=True)
 
