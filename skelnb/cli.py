@@ -178,6 +178,7 @@ def train(path: str, args) -> EvalResult | None:
     model = C.build_model(cfg, data)
     tc = cfg.train
     _say(f"run     {run_dir}", rank=rank)
+    _say(f"config  {cfg.path}", rank=rank)
     _say(f"data    {data.description}, {data.num_classes} classes, T={data.num_frames}", rank=rank)
     desc = describe_model(model, data)
     _say(f"model   {desc}", rank=rank)

@@ -1,6 +1,7 @@
 """Run configurations: one YAML file -> the data sets, the model and the :class:`TrainConfig`.
 
-A configuration (``book/configs/*.yaml``) has five sections; every key is checked, unknown
+A configuration (``skelnb/configs/*.yaml``, shipped with the package; ``book/configs`` in a
+clone; ``skelnb train NAME`` finds one by name) has five sections; every key is checked, unknown
 ones are errors::
 
     name: ntu60-xsub/sem-joint      # the run folder, under $SKELNB_RUNS (default ./runs)
@@ -59,7 +60,7 @@ NTU_CLASSES = {"ntu60": 60, "ntu120": 120}
 # Top-1 accuracy (%) the paper reports for its own models (Tables 3, 4, 6, 8, 9; Table 7's
 # "SEM+SPA (ours)" row repeats Table 6's). Columns: NTU-60 CS = ntu60-xsub, CV = ntu60-xview;
 # NTU-120 CS = ntu120-xsub, CE = ntu120-xset; SHREC 14-cls = shrec14, 28-cls = shrec28.
-# ``streams``: the runs (book/configs/<benchmark>_<stream>.yaml) whose softmax scores make the
+# ``streams``: the runs (skelnb/configs/<benchmark>_<stream>.yaml) whose softmax scores make the
 # row, fused with equal weights: SEM-Net = joint + bone (Sec. 3.1, "summed"); "SPA" in Tables
 # 6, 8, 9 is taken to be SPA-4D (Table 6's SPA-Net row repeats Table 4's SPA-4D numbers).
 PAPER_COLUMNS = {"ntu60-xsub": ("NTU-60", "CS"), "ntu60-xview": ("NTU-60", "CV"),
@@ -222,8 +223,10 @@ class RunConfig:
 
 
 def load_config(path: str | os.PathLike, overrides=()) -> RunConfig:
-    """Read a YAML config (merging its ``base``), apply ``key=value`` overrides, check it."""
-    path = Path(path)
+    """Read a YAML config (merging its ``base``), apply ``key=value`` overrides, check it.
+    ``path``: a file, or the bare name of a config shipped in ``skelnb/configs``."""
+    from .configs import find_config
+    path = find_config(path)
     raw = apply_overrides(_read_yaml(path), overrides)
     raw.setdefault("name", path.stem)
     return check(RunConfig(raw, path))

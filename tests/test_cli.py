@@ -16,7 +16,7 @@ from skelnb.evaluate import EvalResult
 from skelnb.flops import count_params
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(p for p in (ROOT / "book" / "configs").glob("*.yaml") if not p.name.startswith("_"))
+CONFIGS = sorted(p for p in (ROOT / "skelnb" / "configs").glob("*.yaml") if not p.name.startswith("_"))
 # a tiny version of the quick configs: 3 subjects (168 train / 84 test), 16 frames, 2 blocks
 TINY = ["data.subjects=3", "data.num_frames=16", "model.width=8", "model.depth=2", "train.epochs=2",
         "train.batch_size=24"]
@@ -78,29 +78,29 @@ def test_every_paper_number_has_its_configs():
 
 
 def test_overrides_base_and_errors(tmp_path):
-    cfg = C.load_config(ROOT / "book/configs/quick_sem-bone.yaml", ["train.epochs=3", "train.milestones=[1, 2]",
+    cfg = C.load_config(ROOT / "skelnb/configs/quick_sem-bone.yaml", ["train.epochs=3", "train.milestones=[1, 2]",
                                                                    "data.root=/x"])
     assert cfg.model["stream"] == "bone" and cfg.data["num_frames"] == 32        # merged from its base
     assert cfg.train.epochs == 3 and cfg.train.milestones == (1, 2) and cfg.data["root"] == "/x"
     assert "root" not in cfg.identity()["data"]
     with pytest.raises(C.ConfigError, match="expected key=value"):
-        C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["train.epochs"])
+        C.load_config(ROOT / "skelnb/configs/quick_sem-joint.yaml", ["train.epochs"])
     with pytest.raises(C.ConfigError, match=r"unknown train key\(s\) \['epoch'\]"):
-        C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["train.epoch=3"])
+        C.load_config(ROOT / "skelnb/configs/quick_sem-joint.yaml", ["train.epoch=3"])
     with pytest.raises(C.ConfigError, match="must start with one of"):
-        C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["trian.epochs=3"])
+        C.load_config(ROOT / "skelnb/configs/quick_sem-joint.yaml", ["trian.epochs=3"])
     with pytest.raises(C.ConfigError, match=r"unknown data key\(s\) \['frames'\]"):
-        C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["data.frames=3"])
+        C.load_config(ROOT / "skelnb/configs/quick_sem-joint.yaml", ["data.frames=3"])
     with pytest.raises(C.ConfigError, match="schedule must be"):
-        C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["train.schedule=linear"])
+        C.load_config(ROOT / "skelnb/configs/quick_sem-joint.yaml", ["train.schedule=linear"])
     with pytest.raises(C.ConfigError, match="model.name must be one of"):
-        C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["model.name=gcn"])
+        C.load_config(ROOT / "skelnb/configs/quick_sem-joint.yaml", ["model.name=gcn"])
     (tmp_path / "bad.yaml").write_text("data: [1, 2\n")
     with pytest.raises(C.ConfigError, match="bad.yaml: not valid YAML"):
         C.load_config(tmp_path / "bad.yaml")
     with pytest.raises(C.ConfigError, match="config file not found"):
         C.load_config(tmp_path / "none.yaml")
-    cfg = C.load_config(ROOT / "book/configs/quick_sem-joint.yaml", ["model.widht=8"])
+    cfg = C.load_config(ROOT / "skelnb/configs/quick_sem-joint.yaml", ["model.widht=8"])
     with pytest.raises(C.ConfigError, match="widht"):
         C.build_model(cfg, num_classes=14, layout="ntu25", num_frames=16)
 
@@ -109,7 +109,7 @@ def test_cache_configs_read_the_cache_builder_output(tmp_path):
     from skelnb.data.cache import build_ntu_cache
     build_ntu_cache(ROOT / "tests/fixtures/ntu/nturgb+d_skeletons", tmp_path / "cache/ntu60", "ntu60",
                     workers=1, progress=False)
-    cfg = C.load_config(ROOT / "book/configs/ntu60-xsub_sem-joint.yaml", [f"data.root={tmp_path}"])
+    cfg = C.load_config(ROOT / "skelnb/configs/ntu60-xsub_sem-joint.yaml", [f"data.root={tmp_path}"])
     d = C.build_data(cfg)
     assert d.num_classes == 60 and d.layout == "ntu25" and d.num_frames == 128
     assert len(d.train) + len(d.test) == 3                       # 4 fixture files, one without a body
@@ -117,15 +117,15 @@ def test_cache_configs_read_the_cache_builder_output(tmp_path):
     x, y = d.train[0]
     assert tuple(x.shape) == (3, 128, 25, 2)
     with pytest.raises(C.ConfigError, match="caches ntu60; use one of ntu60-xsub"):
-        C.build_data(C.load_config(ROOT / "book/configs/ntu120-xsub_sem-joint.yaml",
+        C.build_data(C.load_config(ROOT / "skelnb/configs/ntu120-xsub_sem-joint.yaml",
                                    [f"data.root={tmp_path}", "data.cache=cache/ntu60"]))
     with pytest.raises(C.ConfigError, match="no cache here.*data.root="):
-        C.build_data(C.load_config(ROOT / "book/configs/ntu60-xview_sem-joint.yaml", [f"data.root={tmp_path}/x"]))
+        C.build_data(C.load_config(ROOT / "skelnb/configs/ntu60-xview_sem-joint.yaml", [f"data.root={tmp_path}/x"]))
 
 
 # ----------------------------------------------------------------------------- end to end
 def test_train_evaluate_fuse_end_to_end(runs, capsys):
-    joint, bone = ROOT / "book/configs/quick_sem-joint.yaml", ROOT / "book/configs/quick_sem-bone.yaml"
+    joint, bone = ROOT / "skelnb/configs/quick_sem-joint.yaml", ROOT / "skelnb/configs/quick_sem-bone.yaml"
     code, out, err = _main(capsys, "train", joint, bone, "--quiet", "--set", *TINY)
     assert code == 0, err
     for s in ("sem-joint", "sem-bone"):
@@ -165,7 +165,7 @@ def test_train_evaluate_fuse_end_to_end(runs, capsys):
 
 
 def test_bad_checkpoints_and_runs_are_clear_errors_on_the_command_line(runs, capsys, tmp_path):
-    joint = ROOT / "book/configs/quick_sem-joint.yaml"
+    joint = ROOT / "skelnb/configs/quick_sem-joint.yaml"
     assert _main(capsys, "train", joint, "--quiet", "--set", *TINY, "train.epochs=1")[0] == 0
     run = runs / "quick/sem-joint"
     ck = run / "checkpoint.pt"
@@ -205,7 +205,7 @@ def test_python_dash_m_entry_point(tmp_path):
 # ----------------------------------------------------------------------------- evaluation protocol, run tooling
 def test_last_and_best_epoch_metrics_log_and_report(runs, capsys, tmp_path):
     from skelnb.train import read_metrics
-    joint = ROOT / "book/configs/quick_sem-joint.yaml"
+    joint = ROOT / "skelnb/configs/quick_sem-joint.yaml"
     sets = [*TINY, "train.epochs=3", "train.eval_every=1"]
     code, out, err = _main(capsys, "train", joint, "--quiet", "--set", *sets)
     assert code == 0, err
@@ -255,7 +255,7 @@ def test_last_and_best_epoch_metrics_log_and_report(runs, capsys, tmp_path):
 def test_tensorboard_is_optional_and_logs_every_epoch(runs, capsys, monkeypatch):
     import importlib.util
     import types
-    joint = ROOT / "book/configs/quick_sem-joint.yaml"
+    joint = ROOT / "skelnb/configs/quick_sem-joint.yaml"
     if importlib.util.find_spec("tensorboard") is None:
         code, out, err = _main(capsys, "train", joint, "--quiet", "--tensorboard", "--set", *TINY)
         assert code == 2 and "--tensorboard needs the tensorboard package" in err and "pip install tensorboard" in err
@@ -293,3 +293,24 @@ def test_skelnb_console_script(tmp_path):
     assert p.returncode == 0 and p.stdout.splitlines()[-2].split()[:3] == ["fused", "2.00", "50.00"], p.stderr
     p = subprocess.run([str(script), "train", str(tmp_path / "nope.yaml")], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "nope.yaml: config file not found" in p.stderr
+
+
+def test_shipped_configs_by_bare_name_and_as_package_data(tmp_path, monkeypatch):
+    import tomllib
+    from skelnb.configs import DIR, find_config, names
+    assert DIR == ROOT / "skelnb" / "configs" and "ntu60-xsub_sem-joint" in names() and "_paper_recipe" not in names()
+    assert {p.stem for p in CONFIGS} == set(names())
+    monkeypatch.chdir(tmp_path)                        # no clone around: names resolve inside the package
+    for name in ("ntu60-xsub_sem-joint", "ntu60-xsub_sem-joint.yaml"):
+        cfg = C.load_config(name)
+        assert cfg.path == DIR / "ntu60-xsub_sem-joint.yaml" and cfg.name == "ntu60-xsub/sem-joint"
+        assert cfg.train.epochs == 120 and cfg.train.milestones == (60, 90)     # its base merged from the package
+    (tmp_path / "ntu60-xsub_sem-joint.yaml").write_text("name: mine\nbase: " + str(DIR / "_quick.yaml") +
+                                                       "\nmodel: {name: sem, size: quick}\n")
+    assert C.load_config("ntu60-xsub_sem-joint").name == "mine"                   # a file here wins
+    assert find_config("_paper_recipe") == Path("_paper_recipe") and find_config("a/b") == Path("a/b")
+    with pytest.raises(C.ConfigError, match="nope: config file not found"):
+        C.load_config("nope")
+    assert (ROOT / "book/configs/quick_sem-joint.yaml").is_file()                  # the clone's old path still works
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "*.yaml" in data["skelnb.configs"] and "*.txt" in data["skelnb.data"]

@@ -108,7 +108,7 @@ def test_two_processes_equal_one_process_without_batch_statistics(tmp_path):
 
 
 def test_torchrun_cli_two_processes_with_batchnorm(tmp_path):
-    cfg = ROOT / "book/configs/quick_sem-joint.yaml"
+    cfg = ROOT / "skelnb/configs/quick_sem-joint.yaml"
     sets = ["--set", "data.subjects=3", "data.num_frames=16", "model.width=8", "model.depth=2", "train.epochs=2",
             "train.batch_size=24"]
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -14,7 +14,7 @@ from skelnb.evaluate import EvalResult
 from skelnb.train import CheckpointError, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "book/configs/quick_sem-joint.yaml"
+CONFIG = ROOT / "skelnb/configs/quick_sem-joint.yaml"
 EPOCHS = 4
 # 168 training sequences, 7 steps an epoch of about a second on one thread
 SETS = ["data.subjects=3", "data.num_frames=24", "model.width=12", "model.depth=3", f"train.epochs={EPOCHS}",
