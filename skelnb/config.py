@@ -7,9 +7,9 @@ ones are errors::
     name: ntu60-xsub/sem-joint      # the run folder, under $SKELNB_RUNS (default ./runs)
     base: _paper_recipe.yaml        # optional: a file merged *under* this one (path relative to it)
     data:                           # see DATA_KEYS
-      source: cache                 # 'cache' (built by python -m skelnb.data.cache) | 'synthetic'
+      source: cache                 # 'cache' (python -m skelnb.data.cache) | 'pyskl' | 'ctrgcn-npz' | 'synthetic'
       cache: cache/ntu60            # relative to data.root ($SKELNB_DATA, else ./data)
-      benchmark: ntu60-xsub         # ntu60-xsub | ntu60-xview | ntu120-xsub | ntu120-xset | shrec
+      benchmark: ntu60-xsub         # ntu60-xsub | ntu60-xview | ntu120-xsub | ntu120-xset(-paper) | shrec
       num_frames: 128
       window: 150                   # training crops num_frames / window of the valid frames
     model: {name: sem, size: paper, stream: joint}     # other keys override the model's config
@@ -22,8 +22,17 @@ overrides any key; the value is read as YAML (numbers, booleans, lists ``[60, 90
 **What the recipe does with the frames.** DSTA-Net's recipe feeds 128 frames cut from a
 150-frame window. Here a training sample is a random window of ``num_frames / window`` of its
 valid frames, resampled to ``num_frames`` (the same as resampling the sequence to ``window``
-frames and cutting a random ``num_frames`` crop); a test sample is its whole valid span
-resampled to ``num_frames``.
+frames and cutting a random ``num_frames`` crop); a test sample is the centred window of the
+same fraction, resampled the same way (``test_frames: centre``, the default: DSTA-Net's centre
+crop, so training and test see one temporal scale); ``test_frames: full`` resamples the whole
+valid span instead (skelnb's earlier behaviour: motion 1.17x faster than in training at
+128/150). Without ``window`` the training crop is a random range and the test takes the whole span.
+
+**Centred once.** ``center: auto`` (the default) centres in the Dataset only data that are not
+centred already: caches built with a centre step and CTR-GCN's npz are used as they are;
+pyskl pickles and the synthetic set are centred by the Dataset. (Centring twice moved whole
+samples by up to 7 mm: the centre joint of frame 0 becomes an exact zero, which reads as a
+dropped joint, so the second pass took frame 1 as the origin.)
 """
 from __future__ import annotations
 
@@ -40,20 +49,34 @@ from .train import TrainConfig, runs_root
 
 SECTIONS = ("name", "base", "data", "model", "train", "distributed")
 DATA_KEYS = {
-    "source": "'cache' or 'synthetic'",
+    "source": "'cache' | 'pyskl' (annotation pickle) | 'ctrgcn-npz' (NTU60_CS.npz-style) | 'synthetic'",
+    "file": "pyskl / ctrgcn-npz: the file (relative to root)",
+    "allow_pickle": "pyskl: true to unpickle the file (restricted to containers and numpy arrays; "
+                    "only for files you trust)",
     "root": "data root for a relative 'cache' (default $SKELNB_DATA, else ./data)",
     "cache": "cache folder built by python -m skelnb.data.cache (relative to root)",
-    "benchmark": "ntu60-xsub | ntu60-xview | ntu120-xsub | ntu120-xset | shrec (cache); xsub | xview (synthetic)",
+    "benchmark": "ntu60-xsub | ntu60-xview | ntu120-xsub | ntu120-xset (official: even setups train) | "
+                 "ntu120-xset-paper (odd setups train, as the paper and the authors' code) | shrec (cache); "
+                 "xsub | xview (synthetic)",
     "classes": "SHREC'17 protocol: 14 or 28",
     "subjects": "synthetic: number of subjects (1..n) or a list of subject ids",
     "num_frames": "frames per sample fed to the model",
     "window": "training crop = num_frames / window of the valid frames (null: the augment's crop range)",
+    "test_frames": "'centre' (default: the centred num_frames / window of the valid frames, the "
+                   "training scale) or 'full' (the whole valid span)",
     "stream": "'joint' or 'bone' vectors computed by the data pipeline (SEM-Net's bone stream "
               "converts inside the model instead: model.stream)",
-    "center": "'first', 'mean' or null (see SkeletonDataset)",
+    "center": "'auto' (default: centre unless the source is centred already), 'first', 'mean' or null "
+              "(see SkeletonDataset)",
     "augment": "null (none) or {crop: [lo, hi], rotate: rad, scale: [lo, hi]} (Augment fields)",
 }
 MODEL_SIZES = ("paper", "quick")
+SOURCES = ("cache", "pyskl", "ctrgcn-npz", "synthetic")
+TEST_FRAMES = ("centre", "full")
+CENTERS = ("auto", "first", "mean", None)
+# pyskl's split names for each benchmark (ntu120-xset-paper is not in its files: split by name)
+PYSKL_SPLITS = {"ntu60-xsub": ("xsub_train", "xsub_val"), "ntu60-xview": ("xview_train", "xview_val"),
+                "ntu120-xsub": ("xsub_train", "xsub_val"), "ntu120-xset": ("xset_train", "xset_val")}
 NTU_CLASSES = {"ntu60": 60, "ntu120": 120}
 
 # ----------------------------------------------------------------------------- the paper's numbers
@@ -92,7 +115,8 @@ _ROWS = [  # (table, setting, streams, {benchmark: paper top-1 %})
 # with missing skeletons: 302 for NTU-60, 535 for NTU-120; SHREC'17 from its split files). Only
 # for estimates before the data is at hand: a cache reports the exact counts of your copy.
 SPLIT_SIZES = {"ntu60-xsub": (40091, 16487), "ntu60-xview": (37646, 18932), "ntu120-xsub": (63026, 50919),
-               "ntu120-xset": (54468, 59477), "shrec14": (1960, 840), "shrec28": (1960, 840)}
+               "ntu120-xset": (54468, 59477), "ntu120-xset-paper": (59477, 54468),
+               "shrec14": (1960, 840), "shrec28": (1960, 840)}
 
 
 @dataclass(frozen=True)
@@ -251,10 +275,17 @@ def check(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"{where}: unknown data key(s) {bad}; known: " +
                           "; ".join(f"{k}: {v}" for k, v in DATA_KEYS.items()))
     src = raw["data"].get("source")
-    if src not in ("cache", "synthetic"):
-        raise ConfigError(f"{where}: data.source must be 'cache' or 'synthetic', got {src!r}")
+    if src not in SOURCES:
+        raise ConfigError(f"{where}: data.source must be one of {SOURCES}, got {src!r}")
     if src == "cache" and not raw["data"].get("cache"):
         raise ConfigError(f"{where}: data.cache (the cache folder) is required for data.source: cache")
+    if src in ("pyskl", "ctrgcn-npz") and not raw["data"].get("file"):
+        raise ConfigError(f"{where}: data.file (the {src} file) is required for data.source: {src}")
+    if raw["data"].get("test_frames", "centre") not in TEST_FRAMES:
+        raise ConfigError(f"{where}: data.test_frames must be one of {TEST_FRAMES}, "
+                          f"got {raw['data'].get('test_frames')!r}")
+    if raw["data"].get("center", "auto") not in CENTERS:
+        raise ConfigError(f"{where}: data.center must be one of {CENTERS}, got {raw['data'].get('center')!r}")
     if raw["model"].get("name") not in MODEL_BUILDERS:
         raise ConfigError(f"{where}: model.name must be one of {sorted(MODEL_BUILDERS)}, "
                           f"got {raw['model'].get('name')!r}")
@@ -317,14 +348,63 @@ def _augment(data: dict):
     return Augment(**a)
 
 
+def _center(d: dict, centred: bool, what: str):
+    """data.center resolved for a source: 'auto' centres only data not centred already."""
+    c = d.get("center", "auto")
+    if c == "auto":
+        return None if centred else "first"
+    if c is not None and centred:
+        raise ConfigError(f"data.center={c!r}: {what} is centred already; centring again moves samples "
+                          f"(the exact-zero centre joint reads as dropped). Use center: auto (or null)")
+    return c
+
+
+def _test_crop(d: dict) -> float:
+    """Fraction of the valid frames a test sample takes (a centred window), see the module doc."""
+    if d.get("test_frames", "centre") == "full" or not d.get("window"):
+        return 1.0
+    return float(d["num_frames"]) / float(d["window"])
+
+
+def _data_file(d: dict) -> Path:
+    path = Path(d["file"])
+    path = path if path.is_absolute() else data_root(d) / path
+    if not path.is_file():
+        raise ConfigError(f"data.file: {path} not found (data.root={data_root(d)}; set it with "
+                          f"--set data.root=DIR or SKELNB_DATA=DIR)")
+    return path
+
+
+def _ntu_benchmark(d: dict, where: str) -> tuple[str, int]:
+    bench = d.get("benchmark")
+    from .data.ntu import BENCHMARKS
+    if bench not in BENCHMARKS:
+        raise ConfigError(f"data.benchmark: {where} needs an NTU benchmark, one of {BENCHMARKS}; got {bench!r}")
+    return bench, NTU_CLASSES[bench.split("-")[0]]
+
+
+def _array_split(aset, bench: str, src: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices of an ArraySet: the file's own split where it has one, else by name."""
+    from .data import ntu
+    names = PYSKL_SPLITS.get(bench) if src == "pyskl" else None
+    if names and all(n in aset.splits for n in names):
+        return aset.splits[names[0]], aset.splits[names[1]]
+    try:
+        return ntu.split_indices(aset.names, bench)
+    except ValueError as e:
+        raise ConfigError(f"data.benchmark={bench!r}: {path} has no split for it and its sample names "
+                          f"do not give one ({e})") from None
+
+
 def build_data(cfg: RunConfig) -> DataBundle:
-    """The (train, test) datasets a config describes (a cache is opened lazily, memory-mapped)."""
+    """The (train, test) datasets a config describes (a cache is opened lazily, memory-mapped;
+    pyskl and CTR-GCN files are read into memory)."""
     from .data.dataset import from_skeleton_set
     d = dict(cfg.data)
     d.setdefault("num_frames", 64)
-    kw = dict(num_frames=int(d["num_frames"]), stream=d.get("stream", "joint"),
-              center=d.get("center", "first"))
+    kw = dict(num_frames=int(d["num_frames"]), stream=d.get("stream", "joint"))
     aug = _augment(d)
+    test_kw = dict(kw, test_crop=_test_crop(d))
     if d["source"] == "synthetic":
         from .data.synthetic import SyntheticConfig, generate
         subj = d.get("subjects", 10)
@@ -335,12 +415,41 @@ def build_data(cfg: RunConfig) -> DataBundle:
             tr, te = sset.split(bench)
         except ValueError as e:
             raise ConfigError(f"data.benchmark: {e}") from None
-        train = from_skeleton_set(sset, tr, augment=aug, **kw)
-        test = from_skeleton_set(sset, te, **kw)
+        c = _center(d, False, "the synthetic set")
+        train = from_skeleton_set(sset, tr, augment=aug, center=c, **kw)
+        test = from_skeleton_set(sset, te, center=c, **test_kw)
         names = np.asarray(sset.names)[te]
         return DataBundle(train, test, len(sset.class_names), "ntu25", kw["num_frames"], 3, sset.data.shape[-1],
                           list(sset.class_names), names,
                           f"synthetic ({len(subjects)} subjects) {bench}: {len(tr)} train / {len(te)} test")
+    if d["source"] in ("pyskl", "ctrgcn-npz"):
+        from .data import formats
+        src, path = d["source"], _data_file(d)
+        bench, num_classes = _ntu_benchmark(d, f"data.source: {src}")
+        if src == "pyskl":
+            if d.get("allow_pickle") is not True:
+                raise ConfigError(f"data.allow_pickle: {path} is a pickle, and unpickling can run code written "
+                                  f"into it; set data.allow_pickle: true if you trust its source (skelnb then "
+                                  f"rebuilds only containers and numpy arrays)")
+            aset = formats.load_pyskl(path, allow_pickle=True)
+            tr, te = _array_split(aset, bench, src, path)
+            parts = ((aset, tr), (aset, te))
+        else:                                            # the file holds one benchmark's two halves
+            parts = ((formats.load_ctrgcn_npz(path, "train"), None), (formats.load_ctrgcn_npz(path, "test"), None))
+        centred = parts[0][0].centred
+        c = _center(d, centred, f"{path} ({src})")
+        bad = [int(a.labels.max()) for a, _ in parts if len(a.labels) and a.labels.max() >= num_classes]
+        if bad:
+            raise ConfigError(f"data.benchmark={bench!r}: {path} has label {bad[0]} >= {num_classes} classes")
+        train = parts[0][0].dataset(parts[0][1], augment=aug, center=c, **kw)
+        test = parts[1][0].dataset(parts[1][1], center=c, **test_kw)
+        te_set, te_idx = parts[1]
+        te_names = np.asarray(te_set.names) if te_idx is None else np.asarray(te_set.names)[te_idx]
+        C_, _, V, M = te_set.data.shape[1:]
+        return DataBundle(train, test, num_classes, te_set.layout, kw["num_frames"], C_, M,
+                          [f"A{k + 1:03d}" for k in range(num_classes)], te_names,
+                          f"{path} ({src}{', centred' if centred else ''}) {bench}: {len(train)} train / "
+                          f"{len(test)} test")
     from .data.cache import load_cache
     path = Path(d["cache"])
     if not path.is_absolute():
@@ -364,12 +473,13 @@ def build_data(cfg: RunConfig) -> DataBundle:
         ds = cache.meta["settings"].get("dataset")
         if not (isinstance(bench, str) and bench.split("-")[0] == ds):
             raise ConfigError(f"data.benchmark: {path} caches {ds}; use one of {ds}-xsub, "
-                              f"{ds}-{'xview' if ds == 'ntu60' else 'xset'}, got {bench!r}")
+                              f"{ds}-{'xview' if ds == 'ntu60' else 'xset, ' + ds + '-xset-paper'}, got {bench!r}")
         labels, num_classes = cache.labels, NTU_CLASSES[ds]
         names = [f"A{k + 1:03d}" for k in range(num_classes)]
     tr, te = cache.split(bench)
-    train = cache.dataset(tr, labels=labels, augment=aug, **kw)
-    test = cache.dataset(te, labels=labels, **kw)
+    c = _center(d, cache.centred, f"{path} (built with center={cache.meta['settings']['config'].get('center')!r})")
+    train = cache.dataset(tr, labels=labels, augment=aug, center=c, **kw)
+    test = cache.dataset(te, labels=labels, center=c, **test_kw)
     C, _, V, M = cache.data.shape[1:]
     return DataBundle(train, test, num_classes, cache.layout, kw["num_frames"], C, M, names,
                       np.asarray(cache.names)[te],

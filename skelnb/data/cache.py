@@ -112,6 +112,11 @@ class Cache:
             return np.flatnonzero(s == "train"), np.flatnonzero(s == "test")
         return ntu.split_indices(self.names, benchmark)
 
+    @property
+    def centred(self) -> bool:
+        """Whether the build centred the sequences (then a Dataset must not centre them again)."""
+        return self.meta["settings"].get("config", {}).get("center") is not None
+
     def labels_for(self, classes: int) -> np.ndarray:
         """SHREC'17: 0-based labels of the 14- or 28-class protocol (NTU: ``labels``)."""
         if "label_28" in self.meta and classes == 28:
@@ -120,7 +125,8 @@ class Cache:
 
     def dataset(self, indices=None, labels=None, **kwargs):
         """A :class:`~skelnb.data.dataset.SkeletonDataset` over (a subset of) the cache,
-        reading the memmap lazily (``num_frames``, ``augment``, ``stream`` ... pass through)."""
+        reading the memmap lazily (``num_frames``, ``augment``, ``stream`` ... pass through).
+        ``center`` defaults to None for a centred cache (centre once) and 'first' otherwise."""
         from .dataset import SkeletonDataset
         labels = self.labels if labels is None else np.asarray(labels)
         data, lengths = self.data, self.lengths
@@ -128,6 +134,7 @@ class Cache:
             idx = np.asarray(indices)
             data, labels, lengths = Rows(data, idx), labels[idx], lengths[idx]
         kwargs.setdefault("layout", self.layout)
+        kwargs.setdefault("center", None if self.centred else "first")
         return SkeletonDataset(data, labels, lengths=lengths, **kwargs)
 
 

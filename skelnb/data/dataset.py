@@ -24,15 +24,18 @@ class SkeletonDataset(Dataset):
     (C, num_frames, V, M).
 
     Every item is centred on the spine (``center='first'``: first frame, the common NTU
-    recipe; ``'mean'``: mean over frames, blind to frame order; ``None``: not centred), cropped and resized to ``num_frames`` (the whole valid
-    span without ``augment``; a random window with it), optionally rotated and scaled, and
-    turned into bone vectors when ``stream='bone'``. Augmentation randomness is a function of
+    recipe; ``'mean'``: mean over frames, blind to frame order; ``None``: not centred -- use it
+    for data that are centred already, e.g. a cache, so they are centred once), cropped and
+    resized to ``num_frames`` (with ``augment``: a random window of ``augment.crop`` of the valid
+    frames; without: the centred window of ``test_crop`` of them -- the training crop's fraction
+    keeps the temporal scale of training, DSTA-Net's centre crop; 1.0, the default, is the whole
+    span), optionally rotated and scaled, and turned into bone vectors when ``stream='bone'``. Augmentation randomness is a function of
     (seed, epoch, index) only, so results do not depend on worker count or order.
     """
 
     def __init__(self, data, labels, *, num_frames: int = 64, layout: str | Layout = "ntu25",
                  stream: str = "joint", augment: Augment | None = None, seed: int = 0,
-                 center: str | None = "first", lengths=None):
+                 center: str | None = "first", lengths=None, test_crop: float = 1.0):
         if data.ndim != 5:
             raise ValueError(f"SkeletonDataset: data must be (N, C, T, V, M), got shape {data.shape}")
         self.layout = get_layout(layout)
@@ -45,6 +48,9 @@ class SkeletonDataset(Dataset):
             raise ValueError(f"SkeletonDataset: center must be 'first', 'mean' or None, got {center!r}")
         if stream not in ("joint", "bone"):
             raise ValueError(f"SkeletonDataset: stream must be 'joint' or 'bone', got {stream!r}")
+        if not 0 < float(test_crop) <= 1:
+            raise ValueError(f"SkeletonDataset: test_crop is a fraction of the valid frames in (0, 1], got {test_crop!r}")
+        self.test_crop = float(test_crop)
         self.data, self.labels = data, np.asarray(labels, dtype=np.int64)
         self.lengths = None if lengths is None else np.asarray(lengths)
         self.num_frames, self.stream, self.augment = num_frames, stream, augment
@@ -64,7 +70,7 @@ class SkeletonDataset(Dataset):
         rng = None if a is None else np.random.default_rng([self.seed, self.epoch, i])
         # resample first, while an all-zero joint still means "missing" (after centering the
         # centre joint is a real zero)
-        x = tf.crop_resize(x, n, self.num_frames, 1.0 if a is None else rng.uniform(*a.crop), rng)
+        x = tf.crop_resize(x, n, self.num_frames, self.test_crop if a is None else rng.uniform(*a.crop), rng)
         if self.center:
             x = tf.center_on_joint(x, at=self.center)
         if a is not None:

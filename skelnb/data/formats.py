@@ -12,7 +12,10 @@
 **Pickles run code.** Unpickling a file can execute arbitrary code chosen by whoever wrote the
 file. :func:`load_pyskl` therefore refuses to open one unless called with
 ``allow_pickle=True``, and even then unpickles with a restricted unpickler that only rebuilds
-plain containers and numpy arrays (anything else is refused with an error). Only pass
+plain containers and numpy arrays (anything else is refused with an error). Protocol-2 pickles
+(what pyskl's ``ntu_preproc.py`` writes through ``mmcv.dump``, float16 keypoints) rebuild each
+array's bytes with ``_codecs.encode(text, 'latin1')``: that one call is allowed, in a wrapper
+that accepts nothing else. Only pass
 ``allow_pickle=True`` for files from a source you trust. The ``.npz`` loader never unpickles.
 """
 from __future__ import annotations
@@ -49,13 +52,16 @@ class UnsafePickleError(ValueError):
 @dataclass
 class ArraySet:
     """Sequences already in arrays: ``data`` (N, C, T, V, M), zero-padded; ``labels`` (N,)
-    0-based; ``lengths`` (N,) valid frames; ``names`` (N,); ``splits`` {name: indices}."""
+    0-based; ``lengths`` (N,) valid frames; ``names`` (N,); ``splits`` {name: indices};
+    ``centred``: the producer centred the sequences already (CTR-GCN's npz), so
+    :meth:`dataset` does not centre them again by default."""
     data: np.ndarray
     labels: np.ndarray
     lengths: np.ndarray
     names: list[str]
     layout: str = "ntu25"
     splits: dict[str, np.ndarray] = field(default_factory=dict)
+    centred: bool = False
 
     def __len__(self):
         return len(self.labels)
@@ -69,6 +75,7 @@ class ArraySet:
             idx = np.asarray(indices)
             data, labels, lengths = Rows(data, idx), labels[idx], lengths[idx]
         kwargs.setdefault("layout", self.layout)
+        kwargs.setdefault("center", None if self.centred else "first")
         return SkeletonDataset(data, labels, lengths=lengths, **kwargs)
 
 
@@ -98,10 +105,24 @@ _SAFE_GLOBALS = {
 }
 
 
+_LATIN1 = ("latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1")
+
+
+def _latin1_encode(text, encoding="utf-8"):
+    """What protocol-2 pickles (mmcv's default, hence pyskl's files) call as ``_codecs.encode``
+    to rebuild a bytes object (a numpy array's buffer): ``str.encode('latin1')``. Only that."""
+    if not isinstance(text, str) or str(encoding).lower() not in _LATIN1:
+        raise UnsafePickleError(f"the pickle calls _codecs.encode({type(text).__name__}, {encoding!r}); "
+                                "only the latin-1 form a protocol-2 pickle uses for bytes is allowed")
+    return text.encode("latin-1")
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in _SAFE_GLOBALS:
             return super().find_class(module, name)
+        if (module, name) == ("_codecs", "encode"):       # protocol 2: bytes as latin-1 text
+            return _latin1_encode
         raise UnsafePickleError(
             f"the pickle asks for {module}.{name}, which an annotation file never needs; "
             "refusing to build it (unpickling arbitrary objects can run code)")
@@ -280,7 +301,10 @@ def load_ctrgcn_npz(path, split: str = "train", *, num_persons: int = 2, num_joi
     N, T, _ = x.shape
     data = x.reshape(N, T, num_persons, num_joints, 3).transpose(0, 4, 1, 3, 2)   # (N, 3, T, V, M)
     names = [f"{split}_{i:06d}" for i in range(N)]
-    return ArraySet(data, labels, valid_lengths(data), names, _LAYOUT_OF_V.get(num_joints, "ntu25"))
+    # CTR-GCN's preprocessing (seq_transformation) centres every sequence on the middle of the
+    # spine in its first frame: marked centred, so it is not centred a second time
+    return ArraySet(data, labels, valid_lengths(data), names, _LAYOUT_OF_V.get(num_joints, "ntu25"),
+                    centred=True)
 
 
 def write_ctrgcn_npz(path, train: tuple, test: tuple, num_classes: int = 60) -> Path:
