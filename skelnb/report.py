@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from .data.ntu_actions import describe_class
 from .fuse import FusionError, load_run
 from .train import read_metrics
 
@@ -42,6 +43,7 @@ def load_run_info(run_dir: str | os.PathLike, which: str = "last") -> dict:
     names = result.get("class_names") or [f"class {k}" for k in range(scores.num_classes)]
     if len(names) != scores.num_classes:
         names = [f"class {k}" for k in range(scores.num_classes)]
+    names = [describe_class(n) for n in names]                 # NTU codes get their official names
     return dict(name=str(d), rows=rows, scores=scores, class_names=list(names), result=result)
 
 
