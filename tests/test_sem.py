@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from skelnb.data.layouts import NTU25, SHREC22, to_bones
 from skelnb.flops import count_macs, count_params
-from skelnb.sem import GRCFSA, MODES, MSTFF, TABLE2, SEMConfig, SEMNet, fuse_scores, receptive_field, tff_config
+from skelnb.sem import (GRCFSA, MODES, MSTFF, POS_ENCODINGS, TABLE2, SEMConfig, SEMNet, fuse_scores,
+                        positional_encoding, receptive_field, tff_config)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -306,6 +307,32 @@ def test_clear_errors_on_bad_input():
         SEMNet(tff="k=5")
     with pytest.raises(ValueError, match="one entry per block"):
         SEMNet(channels=(8, 8), embed_channels=(4,), strides=(1, 1))
+
+
+# ---------------------------------------------------------------- positional encoding
+def test_positional_encoding_breaks_joint_permutation_symmetry():
+    perm = torch.tensor([3, 0, 6, 1, 5, 2, 4])
+    for pe in POS_ENCODINGS:
+        torch.manual_seed(0)
+        att = GRCFSA(C, COUT, CE, S, "cross-frame", num_joints=V, pos_encoding=pe).double()
+        same = torch.allclose(att(x0[..., perm]), att(x0)[..., perm])
+        assert same == (pe == "none"), pe                             # a set model only without PE
+    enc = positional_encoding("spatial", 6, 4, V)                      # (C, T, V)
+    assert enc.shape == (6, 4, V) and torch.equal(enc[:, 0], enc[:, 3])  # the same in every frame
+    torch.testing.assert_close(enc[0, 0], torch.sin(torch.arange(V, dtype=torch.float32)))
+    st = positional_encoding("spatiotemporal", 6, 4, V)
+    assert not torch.equal(st[:, 0], st[:, 3])                         # frames told apart
+    torch.testing.assert_close(st[1, :, 0] - 1, torch.cos(torch.arange(4, dtype=torch.float32)))
+
+
+def test_pos_encoding_is_the_paper_size_default_and_costs_nothing():
+    assert SEMConfig().pos_encoding == "spatiotemporal" and SEMNet.quick(4).config.pos_encoding == "none"
+    assert "pos_encoding" not in repr(SEMNet.quick(4))                 # quick models: repr (run keys) unchanged
+    with torch.device("meta"):
+        a, b = SEMNet(), SEMNet(pos_encoding="none")
+    assert count_params(a) == count_params(b)
+    with pytest.raises(ValueError, match="pos_encoding must be one of"):
+        SEMNet.quick(4, pos_encoding="learned")
 
 
 # ---------------------------------------------------------------- joint identity: what GR adds

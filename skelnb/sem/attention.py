@@ -49,6 +49,28 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 MODES = ("unified", "single-frame", "cross-frame", "cross-frame+GR")
+POS_ENCODINGS = ("none", "spatial", "spatiotemporal")
+
+
+def sinusoid(positions: torch.Tensor, channels: int) -> torch.Tensor:
+    """(P,) positions -> (channels, P) Transformer sinusoids: sin on even, cos on odd channels."""
+    div = torch.exp(torch.arange(0, channels, 2, dtype=torch.float32) * (-math.log(10000.0) / channels))
+    ang = positions.float()[:, None] * div[None]                       # (P, ceil(C/2))
+    pe = torch.zeros(len(positions), channels)
+    pe[:, 0::2] = torch.sin(ang)
+    pe[:, 1::2] = torch.cos(ang[:, : channels // 2])
+    return pe.T
+
+
+def positional_encoding(kind: str, channels: int, T: int, V: int) -> torch.Tensor:
+    """(channels, T, V) fixed encoding of each token's joint index ('spatial') or of its joint
+    and frame indices, summed ('spatiotemporal'), in DSTA-Net's sinusoidal form."""
+    if kind not in POS_ENCODINGS[1:]:
+        raise ValueError(f"positional_encoding: kind must be one of {POS_ENCODINGS[1:]}, got {kind!r}")
+    pe = sinusoid(torch.arange(V), channels)[:, None, :].expand(channels, T, V)
+    if kind == "spatiotemporal":
+        pe = pe + sinusoid(torch.arange(T), channels)[:, :, None]
+    return pe.contiguous()
 
 
 class GRCFSA(nn.Module):
@@ -61,10 +83,15 @@ class GRCFSA(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, embed_channels: int, num_heads: int = 3,
-                 mode: str = "cross-frame+GR", num_joints: int | None = None, reduce: str = "mean"):
+                 mode: str = "cross-frame+GR", num_joints: int | None = None, reduce: str = "mean",
+                 pos_encoding: str = "none"):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"GRCFSA: unknown mode {mode!r}; expected one of {MODES}")
+        if pos_encoding not in POS_ENCODINGS:
+            raise ValueError(f"GRCFSA: pos_encoding must be one of {POS_ENCODINGS}, got {pos_encoding!r}")
+        self.pos_encoding = pos_encoding
+        self._pe: dict = {}                                          # (T, V, device, dtype) -> (C, T, V)
         if reduce not in ("mean", "sum"):
             raise ValueError(f"GRCFSA: reduce must be 'mean' or 'sum', got {reduce!r}")
         if mode == "cross-frame+GR" and num_joints is None:
@@ -81,8 +108,14 @@ class GRCFSA(nn.Module):
 
     # ------------------------------------------------------------------ embeddings and weights
     def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """f1(x), f2(x), each (N, S, Ce, T, V)."""
-        N, _, T, V = x.shape
+        """f1(x + PE), f2(x + PE), each (N, S, Ce, T, V). The positional encoding (if any) enters
+        the queries and keys only; the values are x itself (as DSTA-Net)."""
+        N, C, T, V = x.shape
+        if self.pos_encoding != "none":
+            key = (T, V, x.device, x.dtype)
+            if key not in self._pe:
+                self._pe[key] = positional_encoding(self.pos_encoding, C, T, V).to(x.device, x.dtype)
+            x = x + self._pe[key]                                     # (N, C, T, V)
         f = self.f12(x).view(N, 2, self.num_heads, self.embed_channels, T, V)
         return f[:, 0], f[:, 1]
 
@@ -137,5 +170,6 @@ class GRCFSA(nn.Module):
         return self.mix(y.reshape(N, self.num_heads * C, T, V))       # (N, C_out, T, V)
 
     def extra_repr(self) -> str:
+        pe = "" if self.pos_encoding == "none" else f", pos_encoding={self.pos_encoding!r}"
         return (f"mode={self.mode!r}, heads={self.num_heads}, embed={self.embed_channels}, "
-                f"reduce={self.reduce!r}")
+                f"reduce={self.reduce!r}{pe}")

@@ -33,8 +33,13 @@ default (cross-frame+GR, d=(1,3,5,7)) 4.95 M [4.8 M], 7.45 G [7.4];
 Table 1: unified 37.9 G [39.7], single-frame 7.61 G [7.5], cross-frame 7.45 G [7.4];
 Table 2: k=3 6.52 M / 9.22 G [6.4 / 9.2], k=9 10.69 M / 13.93 G [10.5 / 13.9],
 k=(3,5,7,9) 5.47 M / 8.04 G [5.3 / 8.0].
-Other fixed choices: input embedding = 1x1 conv 3 -> 64 + BN + ReLU (as DSTA-Net's input map,
-no positional encoding: the GR matrix is what knows joint identities); every block's MS-TFF has
+Other choices: input embedding = 1x1 conv 3 -> 64 + BN + ReLU (as DSTA-Net's input map);
+positional encoding ``pos_encoding='spatiotemporal'`` at paper size: fixed sinusoids of the
+joint index plus the frame index added to every GR-CFSA's queries and keys (not its values),
+after DSTA-Net (``use_pes``: a spatial encoding in its spatial attention, a temporal one in its
+temporal attention; the paper says nothing; putting both into one attention is a guess). No
+parameters, so the costs above are unchanged. Without it (``'none'``, ``SEMNet.quick``'s
+default) every row without GR is exactly invariant to permuting the joints. Every block's MS-TFF has
 the 1x1 split; BN + ReLU between the split and the temporal convs; no dropout.
 """
 from __future__ import annotations
@@ -45,7 +50,7 @@ import torch
 import torch.nn as nn
 
 from ..data.layouts import Layout, get_layout, to_bones
-from .attention import MODES, GRCFSA
+from .attention import MODES, POS_ENCODINGS, GRCFSA
 from .mstff import MSTFF, TABLE2, tff_config
 
 
@@ -64,6 +69,7 @@ class SEMConfig:
     attention: str = "cross-frame+GR"                   # Table 1 row
     tff: str = "d=(1,3,5,7)"                            # Table 2 row
     reduce: str = "mean"                                # temporal pooling in Eq. 6 ("mean" or "sum")
+    pos_encoding: str = "spatiotemporal"                # "none" | "spatial" | "spatiotemporal" (DSTA-Net)
     dropout: float = 0.0
     stream: str = "joint"                               # "joint" or "bone" (input -> to_bones)
 
@@ -78,6 +84,8 @@ class SEMConfig:
             raise ValueError(f"SEMConfig: tff must be one of {list(TABLE2)}, got {self.tff!r}")
         if self.stream not in ("joint", "bone"):
             raise ValueError(f"SEMConfig: stream must be 'joint' or 'bone', got {self.stream!r}")
+        if self.pos_encoding not in POS_ENCODINGS:
+            raise ValueError(f"SEMConfig: pos_encoding must be one of {POS_ENCODINGS}, got {self.pos_encoding!r}")
         get_layout(self.layout)
 
     @property
@@ -106,9 +114,10 @@ class SEMBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, embed_channels: int, num_heads: int = 3,
                  mode: str = "cross-frame+GR", num_joints: int | None = None, tff: str = "d=(1,3,5,7)",
-                 stride: int = 1, reduce: str = "mean"):
+                 stride: int = 1, reduce: str = "mean", pos_encoding: str = "none"):
         super().__init__()
-        self.att = GRCFSA(in_channels, out_channels, embed_channels, num_heads, mode, num_joints, reduce)
+        self.att = GRCFSA(in_channels, out_channels, embed_channels, num_heads, mode, num_joints, reduce,
+                          pos_encoding)
         self.bn_att = nn.BatchNorm2d(out_channels)
         self.res_att = (nn.Identity() if in_channels == out_channels else
                         nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)))
@@ -144,7 +153,7 @@ class SEMNet(nn.Module):
                                   nn.BatchNorm2d(cfg.stem_channels), nn.ReLU(inplace=True))
         cins = (cfg.stem_channels,) + tuple(cfg.channels[:-1])
         self.blocks = nn.ModuleList(
-            SEMBlock(ci, co, ce, cfg.num_heads, cfg.attention, V, cfg.tff, s, cfg.reduce)
+            SEMBlock(ci, co, ce, cfg.num_heads, cfg.attention, V, cfg.tff, s, cfg.reduce, cfg.pos_encoding)
             for ci, co, ce, s in zip(cins, cfg.channels, cfg.embed_channels, cfg.strides))
         self.drop = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
         self.fc = nn.Linear(cfg.channels[-1], cfg.num_classes)
@@ -153,11 +162,12 @@ class SEMNet(nn.Module):
     @classmethod
     def quick(cls, num_classes: int = 60, layout: str | Layout = "ntu25", width: int = 16, depth: int = 3,
               num_frames: int = 16, **overrides) -> "SEMNet":
-        """A small CPU model: ``depth`` blocks of widths width, 2*width, ...; stride 2 in block 2."""
+        """A small CPU model: ``depth`` blocks of widths width, 2*width, ...; stride 2 in block 2;
+        no positional encoding (unless ``pos_encoding=`` is given)."""
         chans = tuple(width * 2 ** (i // 2) for i in range(depth))  # 16, 16, 32, 32, ...
         kw = dict(num_classes=num_classes, layout=layout, num_frames=num_frames, stem_channels=width,
                   channels=chans, embed_channels=tuple(max(4, c // 4) for c in chans),
-                  strides=tuple(2 if i == 1 else 1 for i in range(depth)), num_heads=2)
+                  strides=tuple(2 if i == 1 else 1 for i in range(depth)), num_heads=2, pos_encoding="none")
         kw.update(overrides)
         return cls(SEMConfig(**kw))
 
@@ -209,8 +219,9 @@ class SEMNet(nn.Module):
 
     def extra_repr(self) -> str:  # in the repr, so a run key tells e.g. the joint and bone streams apart
         cfg = self.config
+        pe = "" if cfg.pos_encoding == "none" else f", pos_encoding={cfg.pos_encoding!r}"
         return (f"layout={self.layout.name!r}, stream={cfg.stream!r}, num_frames={cfg.num_frames}, "
-                f"reduce={cfg.reduce!r}, dropout={cfg.dropout}")
+                f"reduce={cfg.reduce!r}, dropout={cfg.dropout}{pe}")
 
     @torch.no_grad()
     def attention_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
