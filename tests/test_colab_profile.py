@@ -176,3 +176,23 @@ def test_recipes_follow_the_profile_model_sizes():
     assert n_params(recipes.spa_model(cpu_colab)) == n_params(recipes.spa_model(profile.PROFILES["quick"]))
     assert recipes.train_config(cpu_colab).warmup_epochs == 1
     assert recipes.train_config(profile.PROFILES["full"]).warmup_epochs == 5
+
+
+def test_sync_gives_a_new_chapter_its_badge_and_install_cell(tmp_path, monkeypatch):
+    import json
+    root = _copy_repo(tmp_path)
+    new = {"cells": [{"cell_type": "markdown", "id": "a1", "metadata": {}, "source": ["# 15. New\n", "\n", "Text."]},
+                     {"cell_type": "code", "execution_count": None, "id": "a2", "metadata": {}, "outputs": [],
+                      "source": ["x = 1"]}],
+           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (root / "book" / "15_new.ipynb").write_text(json.dumps(new, indent=1) + "\n")
+    with open(root / "_toc.yml", "a") as f:
+        f.write("  - file: book/15_new\n")
+    assert [p for p in colab.check(root) if p.startswith("book/15_new")]       # the test sees the new chapter
+    monkeypatch.setattr(colab, "__file__", str(root / "colab_copy.py"))
+    (root / "colab_copy.py").write_text(f'REPO = "{colab.REPO}"\nREF = "{colab.REF}"\n')
+    assert colab.sync(root) == ["book/15_new.ipynb"]
+    assert colab.check(root) == []
+    cells = json.loads((root / "book" / "15_new.ipynb").read_text())["cells"]
+    assert "".join(cells[0]["source"]) == f"# 15. New\n\n{colab.badge_markdown('book/15_new.ipynb')}\n\nText."
+    assert "".join(cells[1]["source"]) == colab.install_cell() and "".join(cells[2]["source"]) == "x = 1"
