@@ -48,7 +48,7 @@ def _version(mod: str) -> str:
 
 def environment(dev: torch.device) -> list[tuple[str, str]]:
     """(label, value) lines: versions, device, sparse backend."""
-    from .spa.sparse import resolve_backend, spconv_available
+    from .spa.sparse import resolve_backend, spconv_available, spconv_problem
     rows = [("python", platform.python_version()), ("skelnb", _version("skelnb")), ("torch", torch.__version__),
             ("CUDA (torch built for)", str(torch.version.cuda)),
             ("CUDA available", str(torch.cuda.is_available()))]
@@ -64,10 +64,12 @@ def environment(dev: torch.device) -> list[tuple[str, str]]:
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        be = resolve_backend("auto", subm=True, kernel_size=(5, 5, 5, 5), ndim=4)
-        even = resolve_backend("auto", subm=True, kernel_size=(6, 6, 6, 6), ndim=4)
+        be = resolve_backend("auto", subm=True, kernel_size=(5, 5, 5, 5), ndim=4, device=dev)
+        even = resolve_backend("auto", subm=True, kernel_size=(6, 6, 6, 6), ndim=4, device=dev)
+    why = spconv_problem(dev) if spconv_available() else None     # spconv's test convolution on dev
     rows.append(("sparse backend (auto)", f"{be}" + ("" if spconv_available() else
                                                       " (spconv not importable: the plain-PyTorch reference)")
+                 + (f" ({why})" if why else "")
                  + (f"; even kernels (Table 5, k=6): {even}" if even != be else "")))
     rows.append(("device used here", str(dev)))
     return rows

@@ -90,3 +90,16 @@ def test_probe_on_this_gpu():
     assert conv.active_backend(torch.device("cuda")) == ("reference" if why else "spconv")
     if why:
         assert torch.cuda.get_device_name() in why
+
+
+def test_doctor_reports_the_backend_that_runs_on_the_device(fresh, monkeypatch):
+    pytest.importorskip("spconv.pytorch")
+    from skelnb import doctor
+
+    def broken(self, device):
+        raise RuntimeError("no kernel image is available for execution on the device")
+
+    monkeypatch.setattr(SparseConv, "_spconv_layer", broken)
+    rows = dict(doctor.environment(torch.device("cpu")))
+    assert rows["sparse backend (auto)"].startswith("reference (spconv cannot run on cpu: its test convolution "
+                                                    "failed: RuntimeError: no kernel image"), rows
