@@ -203,3 +203,24 @@ def test_config_test_frames_centre_by_default_full_as_option(ntu_cache):
     assert d.test.test_crop == 1.0
     d = C.build_data(C.from_dict(dict(raw, data=dict(raw["data"], window=None))))
     assert d.test.test_crop == 1.0                                       # a random crop range: the whole span
+
+
+# ----------------------------------------------------------------------------- fidelity keys
+def test_fidelity_options_are_config_keys():
+    base = dict(name="t/x", data=dict(source="synthetic", benchmark="xsub", num_frames=16), train={})
+    build = lambda model: C.build_model(C.from_dict(dict(base, model=model)), num_classes=5, layout="ntu25",
+                                        num_frames=16)
+    with torch.device("meta"):
+        spa = build(dict(name="spa", kind="4d", persons="shared", collisions="sum", readout="mean+max",
+                         blocks=[2, 1, 1, 1], box=[[-1, -1, 2], [1, 1, 5]]))
+        paper = build(dict(name="spa", kind="4d"))
+        sem = build(dict(name="sem", pos_encoding="spatial"))
+        sem_paper = build(dict(name="sem"))
+    assert (spa.in_channels, spa.fc.in_features, len(spa.stages[0])) == (25, 256, 2)
+    assert spa.config.box == ((-1.0, -1.0, 2.0), (1.0, 1.0, 5.0))
+    assert (paper.in_channels, paper.fc.in_features, paper.config.collisions) == (50, 128, "max")
+    assert sem.blocks[0].att.pos_encoding == "spatial" and sem_paper.blocks[0].att.pos_encoding == "spatiotemporal"
+    with pytest.raises(ValueError, match="readout must be one of"):
+        build(dict(name="spa", readout="gap"))
+    xset = C.load_config(ROOT / "skelnb/configs/ntu120-xset_sem-joint.yaml")
+    assert xset.data["benchmark"] == "ntu120-xset-paper"                 # Table 8 as the authors split it

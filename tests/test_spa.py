@@ -6,7 +6,7 @@ import torch
 
 from skelnb import profile
 from skelnb.flops import count_macs
-from skelnb.spa import (SPANet, SparseConv, SparseMaxPool, SparseTensor, align, build_rulebook, dense_conv,
+from skelnb.spa import (SPABlock, SPANet, SparseConv, SparseMaxPool, SparseTensor, align, build_rulebook, dense_conv,
                         dense_max_pool, global_pool, load_spconv, make_spconv, normalize, sparse_costs,
                         spconv_available, voxel_stats, voxelize)
 
@@ -96,6 +96,59 @@ def test_collisions_sum_vs_first_and_persons():
     assert f.features[(f.features[:, 0] > 0) & (f.coords[:, 4] == 0), :2].tolist() == [[1.0, 0.0]]
     assert s.features[:, 5].max() == 2                                  # shared channels: counts
     assert sep.num_channels == 50 and sep.features[:, 5].max() == 1 and sep.features[:, 30].max() == 1
+
+
+def test_collisions_max_and_separate_persons_as_the_authors():
+    x = torch.zeros(1, 3, 2, 25, 2)
+    x[0, :, :, :, 0] = torch.linspace(0.1, 1, 25).expand(3, 2, 25)
+    x[0, :, :, 5, 1] = x[0, :, :, 5, 0] + 1e-5                          # both persons' joint 5 in one voxel
+    x[0, :, 0, 1, 0] = x[0, :, 0, 0, 0] + 1e-4                          # joints 0 and 1 in one voxel
+    s, m = voxelize(x, 16, collisions="sum"), voxelize(x, 16, collisions="max")
+    assert torch.equal(s.coords, m.coords) and s.features[:, 5].max() == 2
+    torch.testing.assert_close(m.features, s.features.clamp(max=1))     # max: 0/1 multi-hot
+    sep = voxelize(x, 16, persons="separate", collisions="max")
+    assert sep.features[:, 5].max() == 1 and sep.features[:, 30].max() == 1
+    one = voxelize(x[..., :1], 16, persons="separate", num_persons=2)   # one person, two channel groups
+    assert one.num_channels == 50 and one.features[:, 25:].sum() == 0
+    with pytest.raises(ValueError, match="num_persons=1"):
+        voxelize(x, 16, persons="separate", num_persons=1)
+
+
+def test_fixed_box_keeps_absolute_size():
+    x = skeletons(N=1, M=1, T=4)
+    small = x * 0.5                                                     # the same body at half the size
+    both = torch.cat([x, small])
+    per_sample = voxelize(both, 16)
+    rows = per_sample.coords[:, 0]
+    assert torch.equal(per_sample.coords[rows == 0, 1:], per_sample.coords[rows == 1, 1:])   # scale lost
+    lo, hi = both.permute(0, 2, 3, 4, 1).reshape(-1, 3).amin(0), both.permute(0, 2, 3, 4, 1).reshape(-1, 3).amax(0)
+    net = SPANet.quick("4d", num_classes=4, space=16, widths=(8,), box=(lo.tolist(), hi.tolist()), backend="reference")
+    st = net.voxelize(both)
+    ext = [(st.coords[st.coords[:, 0] == n, 1:4].amax(0) - st.coords[st.coords[:, 0] == n, 1:4].amin(0)).max()
+           for n in (0, 1)]
+    assert ext[1] < ext[0]                                              # the small body spans fewer voxels
+    assert st.coords[:, 1:4].max() <= 15 and st.coords.min() >= 0
+    with pytest.raises(ValueError, match="box must be"):
+        SPANet.quick(box=((0, 0, 0), (1, -1, 1)))
+
+
+def test_paper_size_input_and_readout_quick_unchanged():
+    with torch.device("meta"):
+        paper, quick = SPANet(), SPANet.quick()
+        shrec = SPANet(layout="shrec22", num_classes=14)
+    assert (paper.config.persons, paper.config.collisions, paper.config.readout) == ("separate", "max", "mean")
+    assert paper.in_channels == 50 and paper.fc.in_features == paper.config.widths[-1]
+    assert (quick.config.persons, quick.config.collisions, quick.config.readout) == ("shared", "sum", "mean+max")
+    assert quick.in_channels == 25 and quick.fc.in_features == 2 * quick.config.widths[-1]
+    assert shrec.in_channels == 44
+    net = SPANet.quick("3+1d", num_classes=4, space=16, widths=(8, 16), readout="mean", backend="reference").eval()
+    x = skeletons(N=2, T=6)
+    with torch.no_grad():
+        f = net.features(x)
+        h = net.sparse_features(net.voxelize(x))
+    torch.testing.assert_close(f, global_pool(h, "mean"))             # readout: global average pooling
+    deeper = SPANet.quick("4d", widths=(8, 16), blocks=(2, 1))        # blocks per stage
+    assert sum(isinstance(m, SPABlock) for m in deeper.stages[0]) == 2
 
 
 def test_bone_points():

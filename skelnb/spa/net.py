@@ -4,7 +4,7 @@
       -> stem: submanifold conv (kernel k^3 x 1 for 3+1D, k^4 for 4D), BN, ReLU
       -> stages; before every stage but the first a sparse max-pool, kernel = stride = 2 in x, y, z, t
          each stage: SPA-blocks (below) at width C_i
-      -> per-sample global pooling over the active sites (mean and max, concatenated) -> FC
+      -> per-sample global pooling over the active sites (``readout``: mean, Fig. 2's GAP) -> FC
 
 SPA-blocks (Fig. 6), all convolutions submanifold (the active sites never spread):
 
@@ -28,10 +28,21 @@ receptive field after the last stage is 72 cells (5, 9, pool 10, 18, pool 20, 36
 more than the 64 cells a body spans, so a fifth stage adds nothing; the last stage stays at 128
 channels because on an 8^3 grid a 5^3 window already sees most of the grid and widening it would
 mostly add parameters. Measured (``benchmarks/spa_bench.py``, per sample at 64 frames): SPA-3+1D
-3.65 M parameters (SEM-Net: 4.8 M), ~0.2 G multiply-adds on the active sites; SPA-4D 17.8 M
+3.74 M parameters (SEM-Net: 4.8 M), ~0.2 G multiply-adds on the active sites; SPA-4D 18.3 M
 parameters, ~0.6-0.7 G multiply-adds -- ~5x the parameters of 3+1D, the paper's "extra kernel
 dimension" (625 vs 125 taps per weight); the same layers run densely on the full grids would
-cost 4.2 T and 20.8 T multiply-adds, and their activations ~1,700x the memory.
+cost 4.2 T and 20.8 T multiply-adds, and their activations ~1,700x the memory. (With skelnb's
+earlier input and readout -- shared person channels, mean+max -- 3.65 M and 17.8 M: the
+authors' 50 input channels double the stem; multiply-adds +1-2 %.)
+
+Input and readout at paper size follow the authors' sparse pipeline (DSTA-Net's
+``coor_to_sparse``) and Fig. 2: ``persons='separate'`` (one-hot over joints x persons, 50
+channels), ``collisions='max'`` (joints sharing a voxel merged by a max), ``readout='mean'``
+(global average pooling). ``box``: one fixed voxelisation box for every sample (metres, points
+outside clipped) instead of each sample's own -- an option; which one the authors used is not
+known. ``blocks`` (SPA-blocks per stage, default one): the paper says only "a stack of L
+blocks"; one per stage is a guess. ``SPANet.quick`` keeps shared channels, summed collisions
+and mean+max (:data:`QUICK_INPUT`), the book's small models as they were.
 
 Max-pool ties: where two inputs of a pooling window hold exactly the same maximum (identical
 one-hot neighbourhoods of a joint that stands still), the first active input in the window's
@@ -53,6 +64,9 @@ from .voxel import COLLISIONS, PERSONS, voxelize
 
 KINDS = ("3+1d", "4d")
 READOUTS = ("mean", "max", "mean+max")
+# SPANet.quick's input and readout: skelnb's earlier defaults, kept so the book's small models
+# (and their numbers) stay as they were; the paper size follows the authors (see SPAConfig)
+QUICK_INPUT = dict(persons="shared", collisions="sum", readout="mean+max")
 
 # The paper's numbers (NTU-60, accuracy %): Table 4 and Table 5 (s = space size, k = kernel).
 PAPER_TABLE4 = {"3+1d": dict(cs=89.2, cv=94.9), "4d": dict(cs=89.6, cv=95.5)}
@@ -73,10 +87,12 @@ class SPAConfig:
     blocks: tuple[int, ...] = (1, 1, 1, 1)              # SPA-blocks per stage
     temporal: str = "d=(1,3,5,7)"                       # 3+1D multi-scale temporal conv (Table 2 row)
     pool: int = 2                                       # max-pool kernel = stride (x, y, z, t) between stages
-    persons: str = "shared"                             # one-hot over V joints, or V*M ("separate")
-    collisions: str = "sum"                             # joints in one voxel: summed one-hots, or "first"
+    persons: str = "separate"                           # one-hot over V*num_persons (authors) or V ("shared")
+    num_persons: int = 2                                # person channel groups for persons="separate"
+    collisions: str = "max"                             # joints in one voxel: "max" (authors), "sum", "first"
     bone_points: int = 0                                # interpolated points per bone
-    readout: str = "mean+max"                           # global pooling over each sample's active sites
+    readout: str = "mean"                               # global pooling: "mean" (Fig. 2's GAP), "max", "mean+max"
+    box: tuple | None = None                            # fixed voxelisation box ((x0,y0,z0), (x1,y1,z1)) in m
     dropout: float = 0.0
     backend: str = "auto"                               # sparse backend: auto | reference | spconv
 
@@ -95,6 +111,17 @@ class SPAConfig:
                              f"{self.persons!r}, {self.collisions!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"SPAConfig: backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.box is not None:
+            try:
+                lo, hi = (tuple(float(v) for v in b) for b in self.box)
+            except (TypeError, ValueError):
+                lo = hi = ()
+            if len(lo) != 3 or len(hi) != 3 or not all(a < b for a, b in zip(lo, hi)):
+                raise ValueError(f"SPAConfig: box must be ((x0, y0, z0), (x1, y1, z1)) in metres with x0 < x1, "
+                                 f"y0 < y1, z0 < z1, or None (each sample's own box); got {self.box!r}")
+            object.__setattr__(self, "box", (lo, hi))
+        if self.num_persons < 1:
+            raise ValueError(f"SPAConfig: num_persons must be >= 1, got {self.num_persons}")
         if self.space < 1 or self.kernel < 1 or self.pool < 1:
             raise ValueError(f"SPAConfig: space, kernel and pool must be positive, got {self.space}, "
                              f"{self.kernel}, {self.pool}")
@@ -197,7 +224,7 @@ class SPANet(nn.Module):
         self.config = cfg
         self.layout = get_layout(cfg.layout)
         V = self.layout.num_joints
-        self.in_channels = V * (2 if cfg.persons == "separate" else 1)
+        self.in_channels = V * (cfg.num_persons if cfg.persons == "separate" else 1)
         be = cfg.backend
         self.stem = SparseConv(4, self.in_channels, cfg.widths[0], cfg.spatial_kernel, subm=True, backend=be)
         self.stem_bn = _bn(cfg.widths[0])
@@ -217,7 +244,10 @@ class SPANet(nn.Module):
     @classmethod
     def quick(cls, kind: str = "4d", num_classes: int = 60, space: int = 32, kernel: int = 3,
               widths=(16, 32, 64), num_frames: int = 32, **overrides) -> "SPANet":
-        """A small CPU model: s=32, k=3, three stages of widths 16, 32, 64, 32 frames."""
+        """A small CPU model: s=32, k=3, three stages of widths 16, 32, 64, 32 frames; shared
+        person channels, summed collisions, mean+max readout (unless overridden)."""
+        for k, v in QUICK_INPUT.items():
+            overrides.setdefault(k, v)
         return cls(SPAConfig(kind=kind, num_classes=num_classes, space=space, kernel=kernel, widths=tuple(widths),
                              blocks=overrides.pop("blocks", (1,) * len(widths)), num_frames=num_frames, **overrides))
 
@@ -245,8 +275,9 @@ class SPANet(nn.Module):
         N, C, T, Vx, M = x.shape
         if C != 3 or Vx != V:
             raise ValueError(f"SPANet: expected {want}, got {tuple(x.shape)}")
-        if self.config.persons == "separate" and M != 2:
-            raise ValueError(f"SPANet: persons='separate' needs M=2 persons, got M={M}")
+        if self.config.persons == "separate" and M > self.config.num_persons:
+            raise ValueError(f"SPANet: persons='separate' has channels for {self.config.num_persons} persons, "
+                             f"got M={M}")
         if min(N, T, M) < 1:
             raise ValueError(f"SPANet: empty input {tuple(x.shape)}, expected {want}")
 
@@ -256,7 +287,8 @@ class SPANet(nn.Module):
         cfg = self.config
         dev = self.fc.weight.device
         return voxelize(x.to(dev), cfg.space, persons=cfg.persons, collisions=cfg.collisions,
-                        bone_points=cfg.bone_points, layout=self.layout)
+                        bone_points=cfg.bone_points, layout=self.layout, num_persons=cfg.num_persons,
+                        bounds=cfg.box, clip=cfg.box is not None)
 
     def sparse_features(self, st: SparseTensor, activations: list | None = None) -> SparseTensor:
         """The last stage's sparse output; with ``activations`` a list, every stage's output is appended."""

@@ -33,8 +33,10 @@ with :func:`voxel_stats` or chapter 3):
   a voxel's feature is the *sum* of its joints' one-hot vectors (multi-hot counts), so no joint
   identity is lost; ``'first'`` keeps one joint per voxel (lowest person, then joint index) and
   drops 9.9 % / 1.8 % / 0.07 % of the points at s=16 / 32 / 64 -- the paper's "loss of
-  information" at small s.
-* **Persons.** Default ``persons='shared'``: the one-hot is over the V joints whatever the person
+  information" at small s; ``'max'`` (the authors' ``coor_to_sparse``, SPA-Net's paper-size
+  default) keeps every joint as a 0/1 multi-hot, counting none twice.
+* **Persons.** ``persons='shared'`` (this function's and ``SPANet.quick``'s default; SPA-Net's
+  paper size follows the authors' ``'separate'``): the one-hot is over the V joints whatever the person
   (C = V = 25), the "which joint is this point" of Eq. 8, and independent of the order in which
   the sensor lists the bodies. ``'separate'`` uses V x M channels (50). In the 120 two-person
   sequences, 4 of 191,472 voxels (0.002 %) at s=64 (31 of 188,489 at s=32) hold joints of both
@@ -62,7 +64,7 @@ from ..data.layouts import Layout, get_layout
 from .sparse import SparseTensor, delinearize, linearize
 
 PERSONS = ("shared", "separate")
-COLLISIONS = ("sum", "first")
+COLLISIONS = ("sum", "max", "first")
 
 
 # ============================================================================ input checks
@@ -194,12 +196,14 @@ def _with_bone_points(x, mask, layout, n):
 @torch.no_grad()
 def voxelize(x, space: int = 64, *, persons: str = "shared", collisions: str = "sum", bone_points: int = 0,
              layout: str | Layout = "ntu25", bounds=None, clip: bool = False, mask=None,
-             device=None) -> SparseTensor:
+             device=None, num_persons: int | None = None) -> SparseTensor:
     """A batch of sequences (N, 3, T, V, M) -> sparse tensor: coords (n, x, y, z, t), grid (s, s, s, T).
 
     Features: one channel per joint (``persons='shared'``, C = V) or per joint and person
-    (``'separate'``, C = V * M), 1 at the joint's voxel; joints colliding in one voxel of one
-    frame are summed (``collisions='sum'``) or the first is kept (``'first'``). ``bone_points``:
+    (``'separate'``, C = V * ``num_persons``, default M; an input with fewer persons leaves the
+    last channels empty), 1 at the joint's voxel; joints colliding in one voxel of one frame
+    are summed (``collisions='sum'``), merged by an element-wise max (``'max'``: a multi-hot of
+    0/1, the authors' ``coor_to_sparse``) or the first is kept (``'first'``). ``bone_points``:
     extra interpolated points per bone. See the module docstring for the measurements behind
     the defaults. The returned tensor's sites are sorted by key (n, x, y, z, t).
     """
@@ -214,6 +218,9 @@ def voxelize(x, space: int = 64, *, persons: str = "shared", collisions: str = "
         x = x.to(device)
     lay = get_layout(layout)
     N, _, T, V, M = x.shape
+    P = M if num_persons is None else int(num_persons)
+    if persons == "separate" and M > P:
+        raise ValueError(f"voxelize: persons='separate' with num_persons={P} channels groups, input has M={M}")
     if bone_points and V != lay.num_joints:
         raise ValueError(f"voxelize: layout {lay.name!r} has {lay.num_joints} joints, input has V={V}")
     mask = valid_mask(x) if mask is None else torch.as_tensor(mask, device=x.device).bool()
@@ -231,7 +238,7 @@ def voxelize(x, space: int = 64, *, persons: str = "shared", collisions: str = "
     shape = (space, space, space, T)
     keys = linearize(coords, shape)
     uniq, inv = torch.unique(keys, return_inverse=True)               # one site per (n, x, y, z, t)
-    C = V * (M if persons == "separate" else 1)
+    C = V * (P if persons == "separate" else 1)
     person_shift = (m * V) if persons == "separate" else torch.zeros_like(m)
     ca, cb, wb = ch_a[v] + person_shift, ch_b[v] + person_shift, w_b[v]
     if collisions == "first":                                         # keep the first point of each voxel
@@ -241,8 +248,13 @@ def voxelize(x, space: int = 64, *, persons: str = "shared", collisions: str = "
         keep = order == first[inv]
         inv, ca, cb, wb = inv[keep], ca[keep], cb[keep], wb[keep]
     feats = torch.zeros(len(uniq), C, dtype=torch.float32, device=x.device)
-    feats.index_put_((inv, ca), (1 - wb).float(), accumulate=True)
-    feats.index_put_((inv, cb), wb.float(), accumulate=True)
+    if collisions == "max":                                           # element-wise max of the one-hots
+        cols = torch.cat([inv * C + ca, inv * C + cb])
+        vals = torch.cat([1 - wb, wb]).float()
+        feats = feats.flatten().scatter_reduce(0, cols, vals, "amax", include_self=True).view(len(uniq), C)
+    else:
+        feats.index_put_((inv, ca), (1 - wb).float(), accumulate=True)
+        feats.index_put_((inv, cb), wb.float(), accumulate=True)
     return SparseTensor(feats, delinearize(uniq, shape), shape, N, check=False)
 
 
