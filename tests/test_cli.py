@@ -241,6 +241,12 @@ def test_last_and_best_epoch_metrics_log_and_report(runs, capsys, tmp_path):
     code, out, err = _main(capsys, "train", joint, "--resume", "--quiet", "--set", *sets[:-1], "train.eval_every=2")
     assert code == 0 and "finished run reused" in out, err
 
+    # a run without a best checkpoint (from before periodic evaluation) says so
+    (run / "checkpoint_best.pt").rename(tmp_path / "kept.pt")
+    code, out, err = _main(capsys, "evaluate", run, "--which", "best")
+    assert code == 2 and "no checkpoint_best.pt" in err and "--which last" in err
+    (tmp_path / "kept.pt").rename(run / "checkpoint_best.pt")
+
     code, out, err = _main(capsys, "report", run, "--out", tmp_path / "r.html")
     assert code == 0, err
     page = (tmp_path / "r.html").read_text()
