@@ -77,7 +77,8 @@ def _remove_stale_tmp(run_dir: Path) -> None:
 
 
 # keys that change what is measured, not what is trained: a run may be resumed with other values
-RESUMABLE_KEYS = ("train.eval_every", "train.eval_batch_size", "train.num_workers")
+# (TrainConfig.key leaves them out likewise)
+RESUMABLE_KEYS = ("train.eval_every",)
 
 
 def _diff(a, b, prefix="") -> list[str]:
