@@ -86,6 +86,7 @@ def write_synthetic_ntu(root, sset, indices=None) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- reader
+TRACKING_STATES = (0, 1, 2)            # a joint's trackingState: not tracked, inferred, tracked
 @dataclass(eq=False)
 class Body:
     """One tracked body (one Kinect ``bodyID``) of a file: the frames it appears in and its
@@ -167,8 +168,10 @@ def read_skeleton(path, *, num_joints: int = 25, nonfinite: str = "error") -> Ra
     :class:`SkeletonFormatError` whose message starts with ``path:line:``: truncated files,
     joint counts other than ``num_joints``, lines without 12 values, non-numeric values,
     data after the last frame. A file declaring zero frames raises
-    :class:`EmptySkeletonError` (a subclass). x, y, z must be finite: NaN/inf is an error, or
-    with ``nonfinite="drop"`` that body is treated as absent in that frame.
+    :class:`EmptySkeletonError` (a subclass); a frame count larger than the file holds is a
+    truncation error (nothing is allocated from it). x, y, z must be finite once stored as
+    float32 (so 1e39 counts as inf): NaN/inf is an error, or with ``nonfinite="drop"`` that body
+    is treated as absent in that frame. A joint's trackingState must be 0, 1 or 2.
 
     Speed: the header lines (frame and body counts, body info) are walked in Python; all joint
     lines of the file are converted by one ``numpy.loadtxt`` call, which also checks that each
@@ -189,12 +192,12 @@ def read_skeleton(path, *, num_joints: int = 25, nonfinite: str = "error") -> Ra
     T = _int(path, lines, 0, "the frame count", 0)
     if T == 0:
         raise EmptySkeletonError(path, 1, "the file declares 0 frames")
-    nbody = np.zeros(T, np.int64)
+    nbody = []          # grown frame by frame: an absurd frame count meets the end of the file, no allocation
     rec_frame, rec_id, rec_line, starts = [], [], [], []
     i = 1
     for t in range(T):
         nb = _int(path, lines, i, f"the body count of frame {t + 1}/{T}", 0, 64)
-        nbody[t] = nb
+        nbody.append(nb)
         i += 1
         for b in range(nb):
             if i >= len(lines):
@@ -236,15 +239,24 @@ def read_skeleton(path, *, num_joints: int = 25, nonfinite: str = "error") -> Ra
         vals = vals.reshape(R, num_joints, 12)
     else:
         vals = np.zeros((0, num_joints, 12))
-    xyz = vals[..., :3]
+    # checked in the dtypes they are stored in: float32 x y z (1e39 is finite in float64, inf in
+    # float32) and int8 trackingState (0, 1 or 2; 300 would wrap to 44)
+    with np.errstate(over="ignore", invalid="ignore"):
+        xyz = vals[..., :3].astype(np.float32)
     finite = np.isfinite(xyz).all(axis=(1, 2))
     if not finite.all():
         r = int(np.flatnonzero(~finite)[0])
         if nonfinite == "error":
             j = int(np.flatnonzero(~np.isfinite(xyz[r]).all(1))[0])
-            raise SkeletonFormatError(path, starts[r] + j + 1, f"x y z of joint {j + 1} is not finite: "
-                                      f"{lines[starts[r] + j][:60]!r} (pass nonfinite='drop' to skip such "
-                                      "bodies frame by frame)")
+            raise SkeletonFormatError(path, starts[r] + j + 1, f"x y z of joint {j + 1} is not finite as float32 "
+                                      f"(|v| < 3.4e38 expected): {lines[starts[r] + j][:60]!r} (pass "
+                                      "nonfinite='drop' to skip such bodies frame by frame)")
+    ts = vals[..., 11]
+    bad_ts = ~np.isin(ts, TRACKING_STATES)
+    if bad_ts.any():
+        r, j = (int(a[0]) for a in np.nonzero(bad_ts))
+        raise SkeletonFormatError(path, starts[r] + j + 1, f"trackingState of joint {j + 1} is {ts[r, j]:g}, "
+                                  f"expected one of {TRACKING_STATES} (not tracked, inferred, tracked)")
     rec_frame, rec_line = np.array(rec_frame, np.int64), np.array(rec_line, np.int64)
     bodies, order = [], {}
     for r, bid in enumerate(rec_id):            # Python ints: Kinect ids are unsigned 64-bit
@@ -258,9 +270,8 @@ def read_skeleton(path, *, num_joints: int = 25, nonfinite: str = "error") -> Ra
                                       f"bodyID {bid} appears twice in frame {int(fr[dup[0]]) + 1}")
         rows = rows[finite[rows]]
         if len(rows):
-            bodies.append(Body(bid, rec_frame[rows], xyz[rows].astype(np.float32),
-                               vals[rows, :, 11].astype(np.int8), rec_line[rows]))
-    return RawSkeleton(path, T, bodies, nbody)
+            bodies.append(Body(bid, rec_frame[rows], xyz[rows], ts[rows].astype(np.int8), rec_line[rows]))
+    return RawSkeleton(path, T, bodies, np.array(nbody, np.int64))
 
 
 # ----------------------------------------------------------------------------- names and splits

@@ -21,6 +21,7 @@ from .formats import ArraySet, EmptySkeletonError, SkeletonFormatError
 
 NUM_JOINTS = 22
 SPLIT_FILES = {"train": "train_gestures.txt", "test": "test_gestures.txt"}
+MAX_FRAMES = 100_000                 # size_sequence above this is a broken line (real ones: < 500)
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,13 @@ class ShrecEntry:
 
 
 def read_split_file(path) -> list[ShrecEntry]:
-    """Parse ``train_gestures.txt`` / ``test_gestures.txt`` (7 integers a line)."""
+    """Parse ``train_gestures.txt`` / ``test_gestures.txt`` (7 integers a line). Ids and labels in
+    range, ``size_sequence`` in 1..:data:`MAX_FRAMES`, no sequence listed twice."""
     path = Path(path)
     if not path.is_file():
         raise SkeletonFormatError(path, 0, "SHREC'17 split file not found (the dataset root holds "
                                   "train_gestures.txt and test_gestures.txt; see data/README.md)")
-    out = []
+    out, seen = [], {}
     for k, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if not line.strip():
             continue
@@ -75,6 +77,12 @@ def read_split_file(path) -> list[ShrecEntry]:
                 raise SkeletonFormatError(path, k, f"{what} is {val}, expected 1..{hi}")
         if e.subject < 1 or e.essai < 1 or e.size < 1:
             raise SkeletonFormatError(path, k, f"subject, essai and size must be >= 1: {line[:60]!r}")
+        if e.size > MAX_FRAMES:
+            raise SkeletonFormatError(path, k, f"size_sequence is {e.size}, expected 1..{MAX_FRAMES} frames")
+        if e.relpath in seen:
+            raise SkeletonFormatError(path, k, f"sequence {e.relpath} is listed twice (first on line "
+                                      f"{seen[e.relpath]}): a duplicated line would count it twice")
+        seen[e.relpath] = k
         out.append(e)
     if not out:
         raise SkeletonFormatError(path, 0, "split file lists no sequence")
@@ -108,10 +116,30 @@ def read_sequence(path, num_joints: int = NUM_JOINTS) -> np.ndarray:
                 except ValueError:
                     raise SkeletonFormatError(path, k, f"not a number: {t!r}") from None
         raise SkeletonFormatError(path, 0, "could not read the sequence")
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = x.astype(np.float32)                    # checked as stored: 1e39 is inf in float32
     bad = ~np.isfinite(x).all(1)
     if bad.any():
-        raise SkeletonFormatError(path, int(np.flatnonzero(bad)[0]) + 1, "NaN or inf coordinate")
-    return x.reshape(len(x), num_joints, 3).astype(np.float32)
+        raise SkeletonFormatError(path, int(np.flatnonzero(bad)[0]) + 1,
+                                  "NaN or inf coordinate (as float32: |v| < 3.4e38 expected)")
+    return x.reshape(len(x), num_joints, 3)
+
+
+def check_disjoint(train, test, train_path, test_path) -> None:
+    """Raise unless no sequence is listed in both split files (a test sequence seen in training)."""
+    first = {e.relpath: k for k, e in enumerate(train)}
+    for e in test:
+        if e.relpath in first:
+            raise SkeletonFormatError(test_path, 0, f"sequence {e.relpath} is listed for testing and also for "
+                                      f"training in {Path(train_path).name}: the official splits do not overlap")
+
+
+def read_splits(root) -> dict[str, list[ShrecEntry]]:
+    """Both official split files of ``root``, checked not to overlap."""
+    root = Path(root)
+    out = {s: read_split_file(root / f) for s, f in SPLIT_FILES.items()}
+    check_disjoint(out["train"], out["test"], root / SPLIT_FILES["train"], root / SPLIT_FILES["test"])
+    return out
 
 
 def load_shrec(root, split: str = "train", classes: int = 14, *, num_frames: int | None = None,
@@ -128,6 +156,10 @@ def load_shrec(root, split: str = "train", classes: int = 14, *, num_frames: int
         raise ValueError(f"SHREC'17 splits are {sorted(SPLIT_FILES)}, not {split!r}")
     split_path = root / SPLIT_FILES[split]
     entries = read_split_file(split_path)
+    other = "test" if split == "train" else "train"
+    if (root / SPLIT_FILES[other]).is_file():      # the two halves must not share a sequence
+        pair = {split: entries, other: read_split_file(root / SPLIT_FILES[other])}
+        check_disjoint(pair["train"], pair["test"], root / SPLIT_FILES["train"], root / SPLIT_FILES["test"])
     labels = np.array([e.label(classes) for e in entries], np.int64)
     seqs = []
     for k, e in enumerate(entries):
