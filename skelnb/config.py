@@ -404,6 +404,8 @@ def build_data(cfg: RunConfig) -> DataBundle:
     d.setdefault("num_frames", 64)
     kw = dict(num_frames=int(d["num_frames"]), stream=d.get("stream", "joint"))
     aug = _augment(d)
+    # the centred window without augmentation: the test set's, and the training set's too where
+    # data.augment is null (it is unused by an augmented set, which crops at random)
     test_kw = dict(kw, test_crop=_test_crop(d))
     if d["source"] == "synthetic":
         from .data.synthetic import SyntheticConfig, generate
@@ -416,7 +418,7 @@ def build_data(cfg: RunConfig) -> DataBundle:
         except ValueError as e:
             raise ConfigError(f"data.benchmark: {e}") from None
         c = _center(d, False, "the synthetic set")
-        train = from_skeleton_set(sset, tr, augment=aug, center=c, **kw)
+        train = from_skeleton_set(sset, tr, augment=aug, center=c, **test_kw)
         test = from_skeleton_set(sset, te, center=c, **test_kw)
         names = np.asarray(sset.names)[te]
         return DataBundle(train, test, len(sset.class_names), "ntu25", kw["num_frames"], 3, sset.data.shape[-1],
@@ -441,7 +443,7 @@ def build_data(cfg: RunConfig) -> DataBundle:
         bad = [int(a.labels.max()) for a, _ in parts if len(a.labels) and a.labels.max() >= num_classes]
         if bad:
             raise ConfigError(f"data.benchmark={bench!r}: {path} has label {bad[0]} >= {num_classes} classes")
-        train = parts[0][0].dataset(parts[0][1], augment=aug, center=c, **kw)
+        train = parts[0][0].dataset(parts[0][1], augment=aug, center=c, **test_kw)
         test = parts[1][0].dataset(parts[1][1], center=c, **test_kw)
         te_set, te_idx = parts[1]
         te_names = np.asarray(te_set.names) if te_idx is None else np.asarray(te_set.names)[te_idx]
@@ -478,7 +480,7 @@ def build_data(cfg: RunConfig) -> DataBundle:
         names = [f"A{k + 1:03d}" for k in range(num_classes)]
     tr, te = cache.split(bench)
     c = _center(d, cache.centred, f"{path} (built with center={cache.meta['settings']['config'].get('center')!r})")
-    train = cache.dataset(tr, labels=labels, augment=aug, center=c, **kw)
+    train = cache.dataset(tr, labels=labels, augment=aug, center=c, **test_kw)
     test = cache.dataset(te, labels=labels, center=c, **test_kw)
     C, _, V, M = cache.data.shape[1:]
     return DataBundle(train, test, num_classes, cache.layout, kw["num_frames"], C, M, names,

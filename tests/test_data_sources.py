@@ -199,6 +199,8 @@ def test_config_test_frames_centre_by_default_full_as_option(ntu_cache):
     raw = _cfg("cache", ntu_cache, cache="cache/ntu60", window=15, augment={})
     d = C.build_data(C.from_dict(raw))
     assert d.test.test_crop == pytest.approx(12 / 15) and d.train.augment.crop == (12 / 15, 12 / 15)
+    d = C.build_data(C.from_dict(dict(raw, data=dict(raw["data"], augment=None))))
+    assert d.train.augment is None and d.train.test_crop == d.test.test_crop   # no augment: the same window
     d = C.build_data(C.from_dict(dict(raw, data=dict(raw["data"], test_frames="full"))))
     assert d.test.test_crop == 1.0
     d = C.build_data(C.from_dict(dict(raw, data=dict(raw["data"], window=None))))
