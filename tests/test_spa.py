@@ -450,15 +450,16 @@ def test_reference_conv_under_autocast(dtype):
     assert torch.isfinite(f.grad).all() and torch.isfinite(conv.weight.grad).all()
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("kind", ["3+1d", "4d"])
 @pytest.mark.parametrize("backend", ["reference", pytest.param("spconv", marks=needs_spconv)])
-def test_nets_train_under_cpu_autocast_bfloat16(kind, backend):
+def test_nets_train_under_cpu_autocast(kind, backend, dtype):
     torch.manual_seed(0)
     net = tiny(kind, backend).eval()                                     # eval: BN statistics fixed
     x = skeletons(N=2, T=8)
     with torch.no_grad():
         ref = net(x)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=dtype):
         out = net(x)
         loss = torch.nn.functional.cross_entropy(out, torch.tensor([0, 1]))
     loss.backward()
