@@ -12,13 +12,19 @@ A cache is a folder ``out/``::
 version (or no cache at all): never a half-written one. Leftover temporary folders of dead
 processes are removed by the next build.
 
+**Healthy.** :func:`load_cache` checks that data.f32's size matches meta.json's shape and that
+names, labels and lengths count N (:func:`check_health`); a damaged cache raises
+:class:`CacheError` ("damaged cache: ...; rebuild with --force"), and the build command
+rebuilds it (a damaged cache is never "up to date").
+
 **Keyed.** The key is a SHA-256 of the settings (dataset, :class:`PreprocessConfig`, the
 missing-samples list, error policy, format version) and of the sources: every file's
 relative path, size and modification time. If any changes the cache is rebuilt; otherwise
 :func:`build_ntu_cache` just opens it.
 
 **Parallel.** Files are parsed and preprocessed by a pool of worker processes
-(``concurrent.futures``, in chunks; see :func:`start_method`), with a tqdm progress bar; the
+(``concurrent.futures``, in chunks; see :func:`start_method`; they die with their parent, see
+:func:`die_with_parent`), with a tqdm progress bar; the
 parent writes rows into the memory map in file-name order, so the result does not depend on
 the number of workers. With ``spawn`` (used in multi-threaded processes such as notebooks),
 the calling script needs the usual ``if __name__ == "__main__":`` guard.
@@ -52,6 +58,21 @@ from .preprocess import PreprocessConfig, ntu_worker, shrec_worker
 
 CACHE_VERSION = 1
 CURRENT = "current.json"
+META_KEYS = ("key", "layout", "shape", "names", "settings")
+
+
+class CacheError(ValueError):
+    """A cache folder whose files do not agree with each other (truncated, edited, half-copied).
+    The message names the file and ends with how to fix it: rebuild with ``--force`` (re-running
+    the build command without ``--force`` rebuilds a damaged cache too)."""
+
+    def __init__(self, where, problem: str):
+        self.where, self.problem = str(where), problem
+        super().__init__(f"{where}: damaged cache: {problem}; rebuild with --force "
+                         "(python -m skelnb.data.cache ... --force)")
+
+    def __reduce__(self):
+        return (type(self), (self.where, self.problem))
 
 
 class Rows:
@@ -158,30 +179,99 @@ def cache_key(settings: dict, sources: list) -> str:
 
 
 # ----------------------------------------------------------------------------- open
+def _json(path: Path, what: str) -> dict:
+    try:
+        obj = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CacheError(path, f"{what} is missing") from None
+    except (OSError, ValueError) as e:
+        raise CacheError(path, f"{what} is not readable JSON ({type(e).__name__}: {e})") from None
+    if not isinstance(obj, dict):
+        raise CacheError(path, f"{what} must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _int_array(path: Path, n: int, what: str) -> np.ndarray:
+    try:
+        a = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CacheError(path, f"{what} is missing") from None
+    except (OSError, ValueError, EOFError) as e:
+        raise CacheError(path, f"{what} is not a readable .npy file ({type(e).__name__}: {e})") from None
+    if a.shape != (n,) or a.dtype.kind not in "iu":
+        raise CacheError(path, f"{what} must be {n} integers (N={n} in meta.json), got {a.dtype} {a.shape}")
+    return a
+
+
+def check_health(d: Path, meta: dict, labels: np.ndarray, lengths: np.ndarray) -> None:
+    """Raise :class:`CacheError` unless a version folder's files agree: data.f32's size with
+    meta.json's shape, and the counts of names, labels, lengths (and per-sample lists) with N;
+    lengths within 0..T, labels >= 0."""
+    shape = meta["shape"]
+    N, T = shape[0], shape[2]
+    need = int(np.prod(shape)) * 4
+    f = d / "data.f32"
+    size = f.stat().st_size if f.is_file() else None
+    if N and size != need:
+        have = "missing" if size is None else f"{size} bytes"
+        raise CacheError(f, f"{have}, but meta.json's shape {tuple(shape)} (float32) needs {need} bytes")
+    if not isinstance(meta["names"], list) or len(meta["names"]) != N:
+        raise CacheError(d / "meta.json", f"'names' lists {len(meta['names'])} samples, shape says N={N}")
+    if len(set(meta["names"])) != N:
+        raise CacheError(d / "meta.json", "'names' holds a sample twice")
+    for k in ("split", "label_28", "size"):
+        if k in meta and (not isinstance(meta[k], list) or len(meta[k]) != N):
+            raise CacheError(d / "meta.json", f"{k!r} has {len(meta[k])} entries, shape says N={N}")
+    if "split" in meta and not set(meta["split"]) <= {"train", "test"}:
+        raise CacheError(d / "meta.json", f"'split' holds {sorted(set(meta['split']) - {'train', 'test'})}, "
+                         "expected 'train' or 'test'")
+    if N and (lengths.min() < 0 or lengths.max() > T):
+        raise CacheError(d / "lengths.npy", f"lengths must lie in 0..T={T}, got {lengths.min()}..{lengths.max()}")
+    if N and labels.min() < 0:
+        raise CacheError(d / "labels.npy", f"labels must be >= 0, got {labels.min()}")
+
+
 def load_cache(out, *, mmap: bool = True) -> Cache:
-    """Open the current version of the cache in ``out`` (an error if there is none)."""
+    """Open the current version of the cache in ``out`` (``FileNotFoundError`` if there is none),
+    after checking its health (:func:`check_health`; :class:`CacheError` if damaged)."""
     out = Path(out)
-    cur = out / CURRENT
-    if not cur.is_file():
+    cur_path = out / CURRENT
+    if not cur_path.is_file():
         raise FileNotFoundError(f"{out}: no cache here (no {CURRENT}); build one, see data/README.md")
-    d = out / json.loads(cur.read_text())["dir"]
-    meta = json.loads((d / "meta.json").read_text())
-    shape = tuple(meta["shape"])
-    if meta["shape"][0] == 0:
+    cur = _json(cur_path, CURRENT)
+    if not isinstance(cur.get("dir"), str) or not cur["dir"].startswith("v-") or "/" in cur["dir"]:
+        raise CacheError(cur_path, f"'dir' must name a v-... folder of {out}, got {cur.get('dir')!r}")
+    d = out / cur["dir"]
+    meta = _json(d / "meta.json", "meta.json")
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise CacheError(d / "meta.json", f"keys {missing} are missing")
+    if meta["key"] != cur.get("key"):
+        raise CacheError(d / "meta.json", f"key {str(meta['key'])[:16]} differs from {CURRENT}'s "
+                         f"{str(cur.get('key'))[:16]}")
+    shape = meta["shape"]
+    if (not isinstance(shape, list) or len(shape) != 5
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in shape)):
+        raise CacheError(d / "meta.json", f"shape must be 5 integers >= 0 (N, C, T, V, M), got {shape!r}")
+    shape = tuple(shape)
+    labels = _int_array(d / "labels.npy", shape[0], "labels.npy")
+    lengths = _int_array(d / "lengths.npy", shape[0], "lengths.npy")
+    check_health(d, meta, labels, lengths)
+    if shape[0] == 0:
         data = np.zeros(shape, np.float32)
     elif mmap:
         data = np.memmap(d / "data.f32", dtype=np.float32, mode="r", shape=shape)
     else:
         data = np.fromfile(d / "data.f32", dtype=np.float32).reshape(shape)
-    return Cache(d, data, np.load(d / "labels.npy"), np.load(d / "lengths.npy"), meta["names"], meta)
+    return Cache(d, data, labels, lengths, meta["names"], meta)
 
 
 def _current_key(out: Path) -> str | None:
+    """The key of the healthy current cache in ``out``; None if there is none or it is damaged
+    (the build then rebuilds it)."""
     try:
-        cur = json.loads((out / CURRENT).read_text())
-        meta = json.loads((out / cur["dir"] / "meta.json").read_text())
-        return meta["key"] if meta["key"] == cur["key"] else None
-    except (OSError, ValueError, KeyError):
+        return load_cache(out).key
+    except (OSError, CacheError):
         return None
 
 
@@ -227,13 +317,38 @@ def start_method() -> str:
     return "fork" if "torch" not in sys.modules and "fork" in mp.get_all_start_methods() else "spawn"
 
 
+def die_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker when ``parent`` dies (a kill -9 of the build leaves no
+    worker behind). Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere, and as a second
+    guard, a daemon thread that exits once the parent pid changes."""
+    import signal
+    import threading
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)         # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:                                  # died before prctl took effect
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="skelnb-parent-watch").start()
+
+
 def _run_jobs(worker, jobs, workers: int, chunksize: int, progress: bool, desc: str):
     """Yield worker(job) in job order: in-process for one worker, else a process pool."""
     if workers <= 1:
         it = map(worker, jobs)
         pool = None
     else:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(start_method()))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(start_method()),
+                                   initializer=die_with_parent, initargs=(os.getpid(),))
         it = pool.map(worker, jobs, chunksize=chunksize)
     if progress:
         from tqdm.auto import tqdm
@@ -355,8 +470,7 @@ def build_shrec_cache(root, out, config: PreprocessConfig | None = None, *, work
     from . import shrec
     root, out = Path(root), Path(out)
     entries, split = [], []
-    for s in ("train", "test"):
-        e = shrec.read_split_file(root / shrec.SPLIT_FILES[s])
+    for s, e in shrec.read_splits(root).items():       # train, then test; checked not to overlap
         entries += e
         split += [s] * len(e)
     config = config or SHREC_CONFIG
@@ -410,7 +524,11 @@ def main(argv=None) -> int:
     p.add_argument("out")
     a = ap.parse_args(argv)
     if a.cmd == "info":
-        c = load_cache(a.out)
+        try:
+            c = load_cache(a.out)
+        except (CacheError, FileNotFoundError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         print(json.dumps({k: c.meta[k] for k in ("key", "layout", "shape", "settings", "sources",
                                                   "build_seconds", "workers")}, indent=1))
         print(f"skipped: {len(c.meta['skipped'])}, errors: {len(c.meta['errors'])}")
@@ -425,7 +543,7 @@ def main(argv=None) -> int:
                                    center=None if a.center == "none" else a.center)
             c = build_ntu_cache(a.root, a.out, a.cmd, cfg, missing=a.missing, workers=a.workers,
                                 force=a.force, progress=not a.quiet, on_error=a.on_error)
-    except SkeletonFormatError as e:
+    except (SkeletonFormatError, CacheError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     state = "built" if c.rebuilt else "up to date, reused"

@@ -179,10 +179,22 @@ def load_pyskl(path, split: str | None = None, *, allow_pickle: bool = False,
         index[a["frame_dir"]] = i
     split_idx = {}
     for name, ids in splits.items():
+        if not isinstance(ids, (list, tuple)):
+            raise err(f"split {name!r} must be a list of frame_dir names, got {type(ids).__name__}")
         bad = [s for s in ids if s not in index]
         if bad:
             raise err(f"split {name!r} names {len(bad)} sample(s) without an annotation, e.g. {bad[0]!r}")
+        if len(set(ids)) != len(ids):
+            dup = next(s for k, s in enumerate(ids) if s in ids[:k])
+            raise err(f"split {name!r} lists sample {dup!r} twice")
         split_idx[name] = np.array([index[s] for s in ids], dtype=np.int64)
+    for name in split_idx:                     # xsub_train / xsub_val ... must not share a sample
+        if name.endswith("_train"):
+            for other in (name[:-6] + "_val", name[:-6] + "_test"):
+                both = set(splits[name]) & set(splits.get(other, ()))
+                if both:
+                    raise err(f"splits {name!r} and {other!r} share {len(both)} sample(s), e.g. "
+                              f"{sorted(both)[0]!r}: a test sample would be trained on")
     if split is None:
         chosen = np.arange(len(anns))
     elif split in split_idx:
@@ -206,9 +218,11 @@ def load_pyskl(path, split: str | None = None, *, allow_pickle: bool = False,
             V, C = kp.shape[2], kp.shape[3]
         if (kp.shape[2], kp.shape[3]) != (V, C):
             raise err(f"{where}: keypoint {kp.shape} differs from the first sample's V={V}, C={C}")
-        if not np.isfinite(kp).all():
-            raise err(f"{where}: keypoint contains NaN or inf")
-        if not isinstance(a["label"], (int, np.integer)) or a["label"] < 0:
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(kp.astype(np.float32, copy=False)).all()   # as stored: float32
+        if not finite:
+            raise err(f"{where}: keypoint contains NaN or inf (as float32: |v| < 3.4e38 expected)")
+        if isinstance(a["label"], bool) or not isinstance(a["label"], (int, np.integer)) or a["label"] < 0:
             raise err(f"{where}: label must be a non-negative int, got {a['label']!r}")
     if V is not None and V not in _LAYOUT_OF_V:
         raise err(f"V={V} joints: skelnb has layouts for {sorted(_LAYOUT_OF_V)} joints only")
@@ -293,11 +307,15 @@ def load_ctrgcn_npz(path, split: str = "train", *, num_persons: int = 2, num_joi
         labels = y.argmax(1).astype(np.int64)
     elif y.ndim == 1 and y.dtype.kind in "iu":
         labels = y.astype(np.int64)
+        if len(labels) and labels.min() < 0:
+            raise err(f"y_{split} row {int(np.argmin(labels))} is {labels.min()}: labels must be >= 0")
     else:
         raise err(f"y_{split} must be one-hot (N, K) or integer (N,), got {y.dtype} {y.shape}")
-    bad = ~np.isfinite(x).reshape(len(x), -1).all(1)
+    with np.errstate(over="ignore", invalid="ignore"):     # checked as float32, how the data is used
+        bad = ~np.isfinite(x.astype(np.float32, copy=False)).reshape(len(x), -1).all(1)
     if bad.any():
-        raise err(f"x_{split} sample {int(np.flatnonzero(bad)[0])} contains NaN or inf")
+        raise err(f"x_{split} sample {int(np.flatnonzero(bad)[0])} contains NaN or inf (as float32: "
+                  "|v| < 3.4e38 expected)")
     N, T, _ = x.shape
     data = x.reshape(N, T, num_persons, num_joints, 3).transpose(0, 4, 1, 3, 2)   # (N, 3, T, V, M)
     names = [f"{split}_{i:06d}" for i in range(N)]
