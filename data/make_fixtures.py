@@ -11,7 +11,7 @@ What it writes (about 0.5 MB in all):
   - ``S001C002P003R001A013``: two people ("handshake"); person 1's body id changes at frame 16
     (Kinect lost and re-acquired them) and a noise body appears in frames 6-8, so those frames
     hold 3 bodies;
-  - ``S002C003P002R002A014``: two people ("push") plus a third, wide and flat, fast-moving
+  - ``S002C003P002R002A014``: two people ("reach, pass by") plus a third, wide and flat, fast-moving
     "body" in every frame (the sensor mistaking furniture for a person);
   - ``S003C001P004R001A002``: 5 frames, none with a body (a "missing skeleton" sample).
 * ``ntu/missing_skeletons.txt`` -- a list of names in the format NTU publishes, naming the
@@ -40,9 +40,14 @@ from skelnb.data.synthetic import SyntheticConfig, generate  # noqa: E402
 ID1, ID1_NEW, ID2, NOISE = 72057594037927936 + 1001, 72057594037927936 + 1377, 72057594037927936 + 1002, 72057594037927936 + 2049
 
 
+# the benchmark without its stronger faults (no crops, swaps, occlusions or false bodies): the
+# fixtures script their own faults below
+CLEAN = dict(difficulty=0.0, jitter=0.008, drop_prob=0.01)
+
+
 def _sample(action: str, subject: int = 1, camera: int = 1, rep: int = 1, base_frames: int = 20):
     s = generate(SyntheticConfig(subjects=(subject,), cameras=(camera,), replications=(rep,),
-                                 classes=(action,), base_frames=base_frames))
+                                 classes=(action,), base_frames=base_frames, **CLEAN))
     n = int(s.lengths[0])
     return s.data[0, :, :n].transpose(1, 3, 2, 0).astype(np.float64)      # (T, M, V, 3)
 
@@ -71,7 +76,7 @@ def ntu_files(out: Path) -> dict[str, Path]:
     files["id_change"] = write_skeleton(d / "S001C002P003R001A013.skeleton", seq, present,
                                         [ID1, ID2, ID1_NEW, NOISE])
     # 3. two people and a wide, flat, fast-moving false body in every frame
-    x = _sample("push", subject=2, camera=3, rep=2)
+    x = _sample("reach, pass by", subject=2, camera=3, rep=2)
     T = len(x)
     flat = np.zeros((T, 25, 3))
     flat[..., 0] = rng.uniform(-0.9, 0.9, (T, 25))                          # 1.8 m wide ...
@@ -92,7 +97,7 @@ def ntu_files(out: Path) -> dict[str, Path]:
 
 def format_files(out: Path) -> dict[str, Path]:
     s = generate(SyntheticConfig(subjects=(1, 3), cameras=(1, 2), replications=(1,),
-                                 classes=("sit down", "handshake"), base_frames=16))
+                                 classes=("sit down", "handshake"), base_frames=16, **CLEAN))
     # 8 samples x <= 20 frames; subject 1 trains, subject 3 tests (NTU-60 cross-subject)
     T = int(s.lengths.max())
     data = s.data[:, :, :T]

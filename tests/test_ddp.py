@@ -52,7 +52,8 @@ def _data():
 def _model_without_bn() -> nn.Module:
     """SEM-Net (small) with every BatchNorm replaced by the identity: no batch statistics."""
     torch.manual_seed(0)
-    model = SEMNet.quick(14, width=8, depth=2, num_frames=16)
+    from skelnb.data.synthetic import CLASS_NAMES
+    model = SEMNet.quick(len(CLASS_NAMES), width=8, depth=2, num_frames=16)
     for name, m in list(model.named_modules()):
         for child_name, child in list(m.named_children()):
             if isinstance(child, nn.modules.batchnorm._BatchNorm):

@@ -23,7 +23,7 @@ def _parse(path):
 def test_synthetic_files_round_trip(tmp_path):
     s = generate(SyntheticConfig(subjects=(1,), replications=(1,), cameras=(1,), classes=("handshake",)))
     (p,) = write_synthetic_ntu(tmp_path, s)
-    assert p.name == "S001C001P001R001A013.skeleton"
+    assert p.name == f"S001C001P001R001A{CLASS_NAMES.index('handshake') + 1:03d}.skeleton"
     frames = _parse(p)
     assert len(frames) == s.lengths[0] and all(len(b) == 2 for b in frames)
     xyz = np.stack([[b[:, :3] for b in f] for f in frames])             # (T, M, V, 3)
