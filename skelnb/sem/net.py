@@ -50,6 +50,7 @@ import torch
 import torch.nn as nn
 
 from ..data.layouts import Layout, get_layout, to_bones
+from ..errors import InputError
 from .attention import MODES, POS_ENCODINGS, GRCFSA
 from .mstff import MSTFF, TABLE2, tff_config
 
@@ -198,6 +199,9 @@ class SEMNet(nn.Module):
             raise ValueError(f"SEMNet: expected V={V} joints {want}, got V={Vx} in {tuple(x.shape)}")
         if min(N, T, M) < 1:
             raise ValueError(f"SEMNet: empty input {tuple(x.shape)}, expected {want}")
+        if x.device.type != "meta" and not bool(torch.isfinite(x).all()):      # one pass, once per batch
+            raise InputError(f"SEMNet: the input {tuple(x.shape)} holds NaN or inf (first at index "
+                             f"{tuple(int(i) for i in (~torch.isfinite(x)).nonzero()[0])})")
 
     def features(self, x: torch.Tensor, attention_maps: list | None = None) -> torch.Tensor:
         """Pooled features (N, C_L). If ``attention_maps`` is a list, each block's weights are appended."""

@@ -57,6 +57,7 @@ import torch
 import torch.nn as nn
 
 from ..data.layouts import Layout, get_layout
+from ..errors import InputError
 from ..sem.mstff import TABLE2, receptive_field, tff_config
 from .sparse import (BACKENDS, SparseConv, SparseMaxPool, SparseTensor, global_pool, rulebook, set_backend,
                      sparse_layers)
@@ -125,7 +126,16 @@ class SPAConfig:
         if self.space < 1 or self.kernel < 1 or self.pool < 1:
             raise ValueError(f"SPAConfig: space, kernel and pool must be positive, got {self.space}, "
                              f"{self.kernel}, {self.pool}")
+        if self.num_frames < self.min_frames or self.space < self.min_frames:
+            raise ValueError(f"SPAConfig: num_frames={self.num_frames} and space={self.space} must be >= "
+                             f"{self.min_frames}: the {len(self.widths) - 1} max-pool(s) of kernel = stride = "
+                             f"{self.pool} each divide the grid by {self.pool} and need at least {self.pool} cells")
         get_layout(self.layout)
+
+    @property
+    def min_frames(self) -> int:
+        """The fewest frames (and grid cells per axis) the poolings allow: pool ** (stages - 1)."""
+        return self.pool ** (len(self.widths) - 1)
 
     @property
     def spatial_kernel(self) -> tuple[int, int, int, int]:
@@ -280,6 +290,13 @@ class SPANet(nn.Module):
                              f"got M={M}")
         if min(N, T, M) < 1:
             raise ValueError(f"SPANet: empty input {tuple(x.shape)}, expected {want}")
+        if T < self.config.min_frames:
+            raise InputError(f"SPANet: T={T} frames in {tuple(x.shape)}, expected at least "
+                             f"{self.config.min_frames} ({len(self.config.widths) - 1} max-pool(s) of stride "
+                             f"{self.config.pool} in time)")
+        if x.device.type != "meta" and not bool(torch.isfinite(x).all()):
+            raise InputError(f"SPANet: the input {tuple(x.shape)} holds NaN or inf (first at index "
+                             f"{tuple(int(i) for i in (~torch.isfinite(x)).nonzero()[0])})")
 
     def voxelize(self, x: torch.Tensor) -> SparseTensor:
         """The model's voxelization of a batch (N, 3, T, V, M), on the model's device."""
@@ -295,6 +312,9 @@ class SPANet(nn.Module):
         if st.num_channels != self.in_channels or st.ndim != 4:
             raise ValueError(f"SPANet: expected a 4-D sparse tensor with {self.in_channels} channels, got "
                              f"{st.ndim}-D with {st.num_channels}")
+        if min(st.spatial_shape) < self.config.min_frames:
+            raise InputError(f"SPANet: sparse grid {st.spatial_shape} (x, y, z, t), expected at least "
+                             f"{self.config.min_frames} cells on every axis for the poolings")
         h = self.stem(st)
         h = h.replace(torch.relu(self.stem_bn(h.features)))
         for stage in self.stages:
