@@ -50,6 +50,40 @@ class CLIError(RuntimeError):
     """A problem with the command line (exit status 2, message on stderr)."""
 
 
+def own_errors() -> tuple:
+    """skelnb's own error classes: ``main`` prints them as one line and exits with status 2
+    (a traceback only with ``--debug``); anything else is a bug and keeps its traceback."""
+    from .data.cache import CacheError
+    from .data.formats import SkeletonFormatError, UnsafePickleError
+    from .errors import InputError
+    from .evaluate import ScoresError
+    from .predict import PredictError
+    from .report import ReportError
+    return (CLIError, C.ConfigError, CheckpointError, FusionError, SkeletonFormatError, UnsafePickleError,
+            CacheError, InputError, ScoresError, ReportError, PredictError)
+
+
+def check_device(name: str) -> str:
+    """``--device``: auto, cpu, cuda or cuda:N (present on this machine), mps (where available)."""
+    import re
+    if name in ("auto", "cpu"):
+        return name
+    m = re.fullmatch(r"cuda(?::(\d+))?", name or "")
+    if m:
+        if not torch.cuda.is_available():
+            raise CLIError(f"--device {name}: CUDA is not available here (torch {torch.__version__}, "
+                           f"built for CUDA {torch.version.cuda}); use --device cpu or auto")
+        if m.group(1) is not None and int(m.group(1)) >= torch.cuda.device_count():
+            raise CLIError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                           f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
+        return name
+    if name == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise CLIError("--device mps: MPS (Apple GPU) is not available here; use --device cpu or auto")
+        return name
+    raise CLIError(f"--device {name!r}: expected auto, cpu, cuda, cuda:N or mps")
+
+
 # ----------------------------------------------------------------------------- helpers
 def _say(*a, rank: int = 0):
     if rank == 0:
@@ -76,9 +110,32 @@ def _remove_stale_tmp(run_dir: Path) -> None:
             pass
 
 
-# keys that change what is measured, not what is trained: a run may be resumed with other values
-# (TrainConfig.key leaves them out likewise)
-RESUMABLE_KEYS = ("train.eval_every",)
+# keys that change nothing that is learned: a run may be resumed with other values (fit's check,
+# TrainConfig.training_diff, leaves the same ones out; for train.amp fit checks what mixed
+# precision actually did on the device -- nothing on a CPU)
+RESUMABLE_KEYS = ("train.eval_every", "train.eval_batch_size", "train.num_workers", "train.amp")
+# keys that change nothing in an evaluation's numbers: evaluate writes into the run folder itself
+EVAL_FREE_KEYS = RESUMABLE_KEYS + ("data.root", "data.allow_pickle")
+
+
+def saved_config(run_dir: Path) -> C.RunConfig | None:
+    """The config a run was trained with: its ``config.yaml``, else the copy every checkpoint
+    carries (None: neither)."""
+    saved = run_dir / "config.yaml"
+    if saved.is_file():
+        try:
+            raw = yaml.safe_load(saved.read_text())
+        except yaml.YAMLError as e:
+            raise CLIError(f"{saved}: not valid YAML ({e})") from None
+        if not isinstance(raw, dict):
+            raise CLIError(f"{saved}: not a config (a mapping of sections)")
+        return C.from_dict(raw)
+    for name in ("checkpoint.pt", "checkpoint_best.pt"):
+        if (run_dir / name).is_file():
+            raw = load_checkpoint(run_dir / name).get("run_config")
+            if isinstance(raw, dict):
+                return C.from_dict(raw)
+    return None
 
 
 def _diff(a, b, prefix="") -> list[str]:
@@ -166,9 +223,8 @@ def train(path: str, args) -> EvalResult | None:
         if not args.resume:
             raise CLIError(f"{run_dir} already holds a run ({ckpt.name}); pass --resume to continue it "
                            f"(or re-evaluate it if finished), or --out DIR for a new run")
-        saved = run_dir / "config.yaml"
-        if saved.is_file():
-            old = C.from_dict(yaml.safe_load(saved.read_text()))
+        old = saved_config(run_dir)
+        if old is not None:
             diff = [d for d in _diff(old.identity(), cfg.identity()) if d.split(":")[0] not in RESUMABLE_KEYS]
             if diff:
                 raise CLIError(f"{run_dir} was started with another config ({'; '.join(diff)}); "
@@ -211,7 +267,7 @@ def train(path: str, args) -> EvalResult | None:
     try:
         res = fit(model, data.train, data.test, tc, run_dir, resume=True, device=str(dev),
                   progress=not args.quiet, rank=rank, world_size=world, desc=cfg.name, log=log,
-                  test_ids=data.test_ids, class_names=data.class_names)
+                  test_ids=data.test_ids, class_names=data.class_names, run_config=cfg.raw)
     finally:
         if board is not None:
             board.close()
@@ -288,12 +344,28 @@ def _report(res: EvalResult, data: C.DataBundle, run_dir: Path, brief: bool = Fa
 def evaluate_target(target: str, args) -> EvalResult:
     p = Path(target)
     if p.is_dir():
-        if not (p / "config.yaml").is_file():
-            raise CLIError(f"{p}: not a run folder (no config.yaml); pass a run folder or a config file")
-        cfg, run_dir = C.load_config(p / "config.yaml", args.set or ()), p
+        old = saved_config(p)
+        if old is None:
+            raise CLIError(f"{p}: not a run folder (no config.yaml and no checkpoint); pass a run folder or a "
+                           f"config file")
+        cfg, run_dir = C.from_dict(old.raw, args.set or ()), p
+        if (p / "config.yaml").is_file():
+            cfg.path = p / "config.yaml"
     else:
         cfg = C.load_config(p, args.set or ())
         run_dir = cfg.run_dir(args.out)
+        old = saved_config(run_dir) if run_dir.is_dir() else None
+    out_dir = run_dir
+    if old is not None:                 # other settings: the results go beside the run, not over it
+        diff = [d for d in _diff(old.identity(), cfg.identity()) if d.split(":")[0] not in EVAL_FREE_KEYS]
+        if diff:
+            import hashlib
+            tag = hashlib.sha1("; ".join(diff).encode()).hexdigest()[:8]
+            out_dir = run_dir / f"eval-{tag}"
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _write_atomic(out_dir / "config.yaml", cfg.to_yaml())
+            _say(f"note: evaluated with other settings than the run's ({'; '.join(diff)}): results go to "
+                 f"{out_dir}, the run's own are kept")
     which = getattr(args, "which", "last")
     ckpt = run_dir / CHECKPOINTS[which]
     if not ckpt.is_file():
@@ -317,8 +389,8 @@ def evaluate_target(target: str, args) -> EvalResult:
          + ")")
     res = evaluate(model.to(dev), data.test, batch_size=cfg.train.eval_batch_size, device=dev)
     res.ids = data.test_ids
-    _save_evaluation(res, run_dir, data, which, state["epoch"])
-    _report(res, data, run_dir, which=which)
+    _save_evaluation(res, out_dir, data, which, state["epoch"])
+    _report(res, data, out_dir, which=which)
     return res
 
 
@@ -351,7 +423,7 @@ def _save_evaluation(res: EvalResult, run_dir: Path, data: C.DataBundle, which: 
 
 # ----------------------------------------------------------------------------- fuse
 def fuse_command(args) -> None:
-    rep = fuse_runs(args.runs, args.weights, which=args.which)
+    rep = fuse_runs(args.runs, args.weights, which=args.which, logits=args.logits)
     if args.which == "best":
         _say("scores of each run's best epoch (selected on the test set: optimistic)")
     _say(rep.table())
@@ -387,7 +459,9 @@ def parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fuse", help="fuse the test scores of runs (weighted mean of softmax scores)")
     f.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (or scores.npz files)")
     f.add_argument("--weights", nargs="+", type=float, help="one weight per run (default: equal)")
-    f.add_argument("--out", help="write the fused scores as a run folder here")
+    f.add_argument("--out", help="write the fused scores as a run folder here (a new folder: never one of the runs)")
+    f.add_argument("--logits", action="store_true", help="the score files hold logits: apply a softmax first "
+                   "(without it, scores that are not probabilities are an error)")
     f.add_argument("--which", choices=("last", "best"), default="last",
                    help="each run's last-epoch scores (default) or best-epoch scores (selected on the "
                         "test set: optimistic)")
@@ -405,14 +479,22 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="versions, sparse backend, spconv check and a training step of every "
                                       "model on this machine")
     d.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
+    for p in [ap, *sub.choices.values()]:
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS if p is not ap else False,
+                       help="show the full traceback of an error")
     return ap
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    own = own_errors()
     try:
-        if getattr(args, "threads", None):
+        if getattr(args, "threads", None) is not None:
+            if args.threads < 1:
+                raise CLIError(f"--threads {args.threads}: expected an integer >= 1")
             torch.set_num_threads(args.threads)
+        if getattr(args, "device", None) is not None:
+            check_device(args.device)
         if args.cmd == "train":
             if args.out and len(args.configs) > 1:
                 raise CLIError("--out needs a single CONFIG (each config has its own run folder)")
@@ -440,8 +522,10 @@ def main(argv=None) -> int:
         else:
             from .doctor import run_doctor
             return run_doctor(args.device)
-    except (CLIError, C.ConfigError, CheckpointError, FusionError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except own as e:
+        if args.debug:
+            raise
+        print("error: " + " ".join(str(e).split()), file=sys.stderr)      # one line
         return EXIT_ERROR
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():

@@ -260,6 +260,60 @@ def from_dict(raw: dict, overrides=()) -> RunConfig:
     return check(RunConfig(apply_overrides(raw, overrides)))
 
 
+# ----------------------------------------------------------------------------- value checks
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_num(v) -> bool:
+    return (_is_int(v) or isinstance(v, (float, np.floating))) and bool(np.isfinite(v))
+
+
+def _milestones(v) -> bool:
+    return isinstance(v, (list, tuple)) and all(_is_int(m) and m >= 0 for m in v)
+
+
+# TrainConfig field -> (test of the value, what is allowed); checked before anything is built
+TRAIN_RULES = {
+    "epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "lr": (lambda v: _is_num(v) and v > 0, "a finite number > 0"),
+    "momentum": (lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "nesterov": (lambda v: isinstance(v, bool), "true or false"),
+    "weight_decay": (lambda v: _is_num(v) and v >= 0, "a finite number >= 0"),
+    "warmup_epochs": (lambda v: _is_num(v) and v >= 0, "a finite number >= 0"),
+    "milestones": (_milestones, "a list of integer epochs >= 0, e.g. [60, 90]"),
+    "gamma": (lambda v: _is_num(v) and v > 0, "a finite number > 0"),
+    "label_smoothing": (lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "amp": (lambda v: isinstance(v, bool), "true or false"),
+    "num_workers": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: load in the training process)"),
+    "eval_batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "eval_every": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: the last epoch only)"),
+    "global_lr": (lambda v: _is_num(v) and v > 0, "a finite number > 0"),
+}
+# data key -> (test, what is allowed), for the keys whose values are plain settings
+DATA_RULES = {
+    "num_frames": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "window": (lambda v: v is None or (_is_num(v) and v > 0), "null or a number of frames > 0"),
+    "classes": (lambda v: _is_int(v) and v in (14, 28), "14 or 28"),
+    "stream": (lambda v: v in ("joint", "bone"), "'joint' or 'bone'"),
+    "allow_pickle": (lambda v: isinstance(v, bool), "true or false"),
+    "benchmark": (lambda v: isinstance(v, str) and v, "a benchmark name (text)"),
+    "subjects": (lambda v: (_is_int(v) and v >= 1) or (isinstance(v, list) and v and all(_is_int(s) and s >= 1 for s in v)),
+                 "an integer >= 1 or a list of subject ids >= 1"),
+    "file": (lambda v: isinstance(v, (str, os.PathLike)) and str(v), "a file path (text)"),
+    "cache": (lambda v: isinstance(v, (str, os.PathLike)) and str(v), "a folder path (text)"),
+    "root": (lambda v: v is None or (isinstance(v, (str, os.PathLike)) and str(v)), "null or a folder path (text)"),
+}
+
+
+def _check_values(where: str, section: str, values: dict, rules: dict) -> None:
+    for k, (ok, allowed) in rules.items():
+        if k in values and not ok(values[k]):
+            raise ConfigError(f"{where}: {section}.{k}={values[k]!r} is not allowed: expected {allowed}")
+
+
 def check(cfg: RunConfig) -> RunConfig:
     """Every section and key known, values of the right kind; errors name the file and key."""
     where = str(cfg.path) if cfg.path else "config"
@@ -286,6 +340,11 @@ def check(cfg: RunConfig) -> RunConfig:
                           f"got {raw['data'].get('test_frames')!r}")
     if raw["data"].get("center", "auto") not in CENTERS:
         raise ConfigError(f"{where}: data.center must be one of {CENTERS}, got {raw['data'].get('center')!r}")
+    _check_values(where, "data", raw["data"], DATA_RULES)
+    d = raw["data"]
+    if d.get("window") is not None and d["window"] < d.get("num_frames", 64):
+        raise ConfigError(f"{where}: data.window={d['window']!r} is not allowed: expected >= data.num_frames="
+                          f"{d.get('num_frames', 64)} (training crops num_frames / window of the frames)")
     if raw["model"].get("name") not in MODEL_BUILDERS:
         raise ConfigError(f"{where}: model.name must be one of {sorted(MODEL_BUILDERS)}, "
                           f"got {raw['model'].get('name')!r}")
@@ -298,6 +357,7 @@ def check(cfg: RunConfig) -> RunConfig:
     bad = sorted(set(t) - known)
     if bad:
         raise ConfigError(f"{where}: unknown train key(s) {bad}; TrainConfig fields are {sorted(known)}")
+    _check_values(where, "train", t, TRAIN_RULES)
     try:
         cfg.train
     except (TypeError, ValueError) as e:
@@ -522,7 +582,7 @@ def build_model(cfg: RunConfig, data: DataBundle | None = None, *, num_classes: 
     torch.manual_seed(cfg.train.seed if seed is None else seed)
     try:
         return MODEL_BUILDERS[name](spec, size, num_classes, layout, num_frames, in_channels)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise ConfigError(f"model: {e} (model keys other than name/size are the model's own settings)") from None
 
 

@@ -16,6 +16,32 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 
+class ScoresError(ValueError):
+    """Scores that are not finite probabilities (or a file that is not a scores file)."""
+
+
+def check_probabilities(scores: np.ndarray, where: str, tol: float = 1e-3) -> None:
+    """Raise :class:`ScoresError` unless ``scores`` (N, K) are finite, in [0, 1] and each row
+    sums to 1 (within ``tol``): softmax scores, not logits."""
+    bad = ~np.isfinite(scores).all(1)
+    if bad.any():
+        raise ScoresError(f"{where}: the scores of sample {int(np.flatnonzero(bad)[0])} are not finite "
+                          f"({int(bad.sum())} of {len(scores)} samples); NaN would count as class 0")
+    off = (scores.min(1) < -tol) | (scores.max(1) > 1 + tol) | (np.abs(scores.sum(1) - 1) > tol)
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        raise ScoresError(f"{where}: the scores of sample {i} are not probabilities (min {scores[i].min():.4g}, "
+                          f"max {scores[i].max():.4g}, sum {scores[i].sum():.4g}; expected softmax scores in "
+                          f"[0, 1] summing to 1); if they are logits, convert them explicitly (fuse --logits)")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, K) logits (float64, stable)."""
+    z = logits - logits.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
 @dataclass
 class EvalResult:
     scores: np.ndarray        # (N, K) softmax scores
@@ -89,8 +115,10 @@ class EvalResult:
         os.replace(tmp, run_dir / "result.json")
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "EvalResult":
-        """From a run folder or a ``scores.npz`` file."""
+    def load(cls, path: str | os.PathLike, *, logits: bool = False) -> "EvalResult":
+        """From a run folder or a ``scores.npz`` file. The scores must be finite probabilities
+        (:func:`check_probabilities`); ``logits=True``: the file holds logits, converted here by
+        a softmax. Labels must be class indices 0..K-1."""
         path = Path(path)
         if path.is_dir():
             path = path / "scores.npz"
@@ -101,12 +129,23 @@ class EvalResult:
         except FileNotFoundError:
             raise
         except Exception as e:
-            raise ValueError(f"{path}: not a scores file ({type(e).__name__}: {e})") from None
+            raise ScoresError(f"{path}: not a scores file ({type(e).__name__}: {e})") from None
         if scores.ndim != 2 or labels.shape != (len(scores),):
-            raise ValueError(f"{path}: scores must be (N, K) and labels (N,), got {scores.shape}, {labels.shape}")
+            raise ScoresError(f"{path}: scores must be (N, K) and labels (N,), got {scores.shape}, {labels.shape}")
         if ids is not None and ids.shape != labels.shape:
-            raise ValueError(f"{path}: ids must be (N,) like the labels, got {ids.shape}")
-        return cls(scores.astype(np.float64), labels.astype(np.int64), ids)
+            raise ScoresError(f"{path}: ids must be (N,) like the labels, got {ids.shape}")
+        if scores.dtype.kind != "f" or labels.dtype.kind not in "iu":
+            raise ScoresError(f"{path}: scores must be floats and labels integers, got {scores.dtype}, {labels.dtype}")
+        if len(labels) and (labels.min() < 0 or labels.max() >= scores.shape[1]):
+            raise ScoresError(f"{path}: labels must be class indices 0..{scores.shape[1] - 1}, got "
+                              f"{labels.min()}..{labels.max()}")
+        scores = scores.astype(np.float64)
+        if logits:
+            if not np.isfinite(scores).all():
+                raise ScoresError(f"{path}: the logits hold NaN or inf")
+            scores = softmax(scores)
+        check_probabilities(scores, str(path))
+        return cls(scores, labels.astype(np.int64), ids)
 
 
 @torch.no_grad()
@@ -119,4 +158,6 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, *, batch_size: int = 
     for x, y in loader:
         scores.append(torch.softmax(model(x.to(device)).float(), 1).cpu())
         labels.append(y)
-    return EvalResult(torch.cat(scores).numpy().astype(np.float64), torch.cat(labels).numpy().astype(np.int64))
+    out = EvalResult(torch.cat(scores).numpy().astype(np.float64), torch.cat(labels).numpy().astype(np.int64))
+    check_probabilities(out.scores, f"evaluate({type(model).__name__})")   # a diverged model: NaN, said so
+    return out

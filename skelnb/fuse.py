@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .evaluate import EvalResult
+from .evaluate import EvalResult, ScoresError
 
 
 class FusionError(ValueError):
@@ -131,8 +131,9 @@ def scores_file(run_dir: str | os.PathLike, which: str = "last") -> Path:
     return d / "scores_last.npz" if (d / "scores_last.npz").is_file() else d / "scores.npz"
 
 
-def load_run(path: str | os.PathLike, which: str = "last") -> EvalResult:
-    """The scores of a run folder (see :func:`scores_file`) or of a scores file; a clear error if absent."""
+def load_run(path: str | os.PathLike, which: str = "last", logits: bool = False) -> EvalResult:
+    """The scores of a run folder (see :func:`scores_file`) or of a scores file; a clear error if
+    absent or not finite probabilities (``logits=True``: the files hold logits, softmax applied)."""
     path = Path(path)
     f = scores_file(path, which) if path.is_dir() else path
     if not f.is_file():
@@ -141,7 +142,10 @@ def load_run(path: str | os.PathLike, which: str = "last") -> EvalResult:
         else:
             hint = " (has this run finished? `python -m skelnb evaluate RUN_DIR` writes it)" if path.is_dir() else ""
         raise FusionError(f"fuse: {f}: no scores file{hint}")
-    return EvalResult.load(f)
+    try:
+        return EvalResult.load(f, logits=logits)
+    except ScoresError as e:
+        raise FusionError(f"fuse: {e}") from None
 
 
 @dataclass
@@ -166,8 +170,19 @@ class FusionReport:
         return "\n".join(lines + ([extra] if extra else []))
 
     def save(self, out: str | os.PathLike) -> Path:
-        """The fused scores as a run folder (``scores.npz``, ``result.json``) + ``fusion.json``."""
+        """The fused scores as a run folder (``scores.npz``, ``result.json``) + ``fusion.json``.
+        Refuses a folder that is one of the inputs (or holds one) or holds a training run:
+        fusing never overwrites a run's own scores."""
         out = Path(out)
+        target = out.resolve()
+        for n in self.names:
+            src = Path(n).resolve()
+            if target in (src, src.parent if src.suffix == ".npz" else src):
+                raise FusionError(f"fuse --out {out}: that is an input of this fusion ({n}); its scores would be "
+                                  f"overwritten. Choose a new folder")
+        if (out / "checkpoint.pt").exists() or (out / "config.yaml").exists():
+            raise FusionError(f"fuse --out {out}: that folder holds a training run (checkpoint.pt / config.yaml); "
+                              f"its scores would be overwritten. Choose a new folder")
         self.fused.save(out)
         info = dict(streams=self.names, weights=self.weights.tolist(), rows=self.rows(),
                     oracle=oracle(self.streams))
@@ -177,11 +192,12 @@ class FusionReport:
         return out
 
 
-def fuse_runs(paths: Sequence[str | os.PathLike], weights=None, which: str = "last") -> FusionReport:
-    """Load the runs' scores (``which``: each run's last or best epoch), check they are aligned,
-    fuse them."""
+def fuse_runs(paths: Sequence[str | os.PathLike], weights=None, which: str = "last",
+              logits: bool = False) -> FusionReport:
+    """Load the runs' scores (``which``: each run's last or best epoch; ``logits``: the files
+    hold logits, converted by a softmax), check they are aligned, fuse them."""
     names = [str(p) for p in paths]
-    results = [load_run(p, which) for p in paths]
+    results = [load_run(p, which, logits) for p in paths]
     fused = fuse(results, weights, names)
     return FusionReport(names, _weights(weights, len(results)), results, fused)
 

@@ -62,6 +62,20 @@ class TrainConfig:
             raise ValueError("TrainConfig: epochs and batch_size must be >= 1")
         if not isinstance(self.eval_every, int) or self.eval_every < 0:
             raise ValueError(f"TrainConfig.eval_every must be an integer >= 0, got {self.eval_every!r}")
+        if not isinstance(self.eval_batch_size, int) or self.eval_batch_size < 1:
+            raise ValueError(f"TrainConfig.eval_batch_size must be an integer >= 1, got {self.eval_batch_size!r}")
+        if not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise ValueError(f"TrainConfig.num_workers must be an integer >= 0, got {self.num_workers!r}")
+
+    def training_diff(self, saved: dict) -> list[str]:
+        """The fields of a checkpoint's saved config (``asdict`` of a TrainConfig; a field it
+        lacks had its default) that differ from this one in what is learned; :data:`RESUME_FREE`
+        fields are left out (``amp`` is checked by ``fit`` on what it did on the device: on a CPU
+        it is off either way)."""
+        mine = json.loads(json.dumps(asdict(self)))
+        theirs = json.loads(json.dumps(asdict(TrainConfig()) | dict(saved)))
+        return [f"train.{k}: {theirs.get(k)!r} -> {mine[k]!r}" for k in mine
+                if k not in RESUME_FREE and theirs.get(k) != mine[k]]
 
     def key(self) -> str:
         """Hash of what decides the trained weights (``eval_every`` does not: evaluating changes
@@ -69,6 +83,10 @@ class TrainConfig:
         d = asdict(self)
         d.pop("eval_every")
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# fields that change nothing that is learned: a run may be resumed with other values
+RESUME_FREE = ("eval_every", "eval_batch_size", "num_workers", "amp")
 
 
 def eval_epochs(cfg: TrainConfig) -> list[int]:
@@ -226,7 +244,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         cfg: TrainConfig = TrainConfig(), run_dir: str | os.PathLike | None = None, *,
         resume: bool = True, device: str | None = None, progress: bool = True,
         rank: int = 0, world_size: int = 1, desc: str = "train", log=None,
-        test_ids=None, class_names=None) -> RunResult:
+        test_ids=None, class_names=None, run_config: dict | None = None) -> RunResult:
     """Train ``model`` on ``train_set`` for ``cfg.epochs``; evaluate on ``test_set`` at the epochs
     of :func:`eval_epochs` (always the last).
 
@@ -236,6 +254,10 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
     ``log``: called with each epoch's metrics row (the history row, plus ``test_top1``,
     ``test_top5``, ``test_mean_class`` after an evaluation; on rank 0).
     ``test_ids`` / ``class_names``: saved with the scores / in ``result.json``.
+    ``run_config``: the whole resolved config (a dict), kept in every checkpoint so a run folder
+    that lost its ``config.yaml`` can still be checked and evaluated. Resuming needs the same
+    training settings (:meth:`TrainConfig.training_diff`; evaluation and loading settings may
+    change) and the same use of mixed precision.
 
     Several processes (``torchrun``, see ``skelnb.cli``): the caller initialises the process
     group, wraps the model in DistributedDataParallel and passes ``rank`` and ``world_size``.
@@ -257,9 +279,16 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
     start, best = 0, None
     if resume and ckpt_path is not None and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
-        if state.get("config_key") != cfg.key():
+        saved = state.get("config")
+        diff = cfg.training_diff(saved) if isinstance(saved, dict) else None
+        if diff or (diff is None and state.get("config_key") != cfg.key()):
             raise CheckpointError(f"{ckpt_path}: written by another configuration "
-                                  f"({state.get('config')}); use another run_dir or resume=False")
+                                  f"({'; '.join(diff) if diff else saved}); use another run_dir or resume=False")
+        if state.get("amp_active", use_amp) != use_amp:
+            raise CheckpointError(f"{ckpt_path}: epochs 1-{state['epoch']} ran with mixed precision "
+                                  f"{'on' if state['amp_active'] else 'off'} on {state.get('device', 'its device')}, "
+                                  f"this call would run it {'on' if use_amp else 'off'} (train.amp={cfg.amp} on "
+                                  f"{dev}): resume with the same train.amp and device type")
         _unwrap(model).load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
@@ -336,6 +365,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
                 if writes:
                     save_checkpoint(run_dir / "checkpoint_best.pt",
                                     dict(config=asdict(cfg), config_key=cfg.key(), epoch=epoch + 1,
+                                         run_config=run_config,
                                          model=_unwrap(model).state_dict(), test_top1=ev.top1,
                                          selected_on="test set"))
                     ev.save_scores(run_dir / "scores_best.npz")
@@ -344,6 +374,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         if writes:
             _append_line(run_dir / METRICS, dict(line, time=time.time()))
             save_checkpoint(ckpt_path, dict(config=asdict(cfg), config_key=cfg.key(), epoch=epoch + 1,
+                                            run_config=run_config, amp_active=use_amp, device=dev.type,
                                             model=_unwrap(model).state_dict(), optimizer=opt.state_dict(),
                                             scaler=scaler.state_dict(), history=result.history,
                                             evals=result.evals, best=best))
