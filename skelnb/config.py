@@ -150,6 +150,20 @@ class ConfigError(ValueError):
     """A configuration file or ``--set`` override that is not valid; the message names it."""
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` / ``5E-4`` as floats (YAML 1.2; PyYAML's YAML 1.1
+    rules want a dot, ``1.0e-3``, and return the text '1e-3' otherwise)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    __import__("re").compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
 def _merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
@@ -161,7 +175,7 @@ def _read_yaml(path: Path, seen=()) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = _yaml(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(raw, dict):
@@ -183,7 +197,7 @@ def parse_override(item: str) -> tuple[list[str], object]:
     if not all(parts) or parts[0] not in SECTIONS:
         raise ConfigError(f"--set {item!r}: the key must start with one of {SECTIONS}")
     try:
-        return parts, yaml.safe_load(value)
+        return parts, _yaml(value)
     except yaml.YAMLError as e:
         raise ConfigError(f"--set {item!r}: value is not valid YAML ({e})") from None
 

@@ -491,3 +491,346 @@ def _alive(pid):
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+# ============================================================================ configs
+from skelnb import cli                      # noqa: E402
+from skelnb import config as CFG            # noqa: E402
+from skelnb.evaluate import EvalResult, ScoresError, evaluate   # noqa: E402
+from skelnb.errors import InputError        # noqa: E402
+
+QUICK = REPO / "skelnb" / "configs" / "quick_sem-joint.yaml"
+TINY = ["data.subjects=3", "data.num_frames=16", "model.width=8", "model.depth=2", "train.epochs=1",
+        "train.batch_size=24"]
+
+CONFIG_CASES = [
+    ("train.lr=abc", "train.lr", "'abc'"), ("train.lr=-0.1", "train.lr", "-0.1"), ("train.lr=.nan", "train.lr", "nan"),
+    ("train.lr=true", "train.lr", "True"), ("train.epochs=2.5", "train.epochs", "2.5"),
+    ("train.epochs=two", "train.epochs", "'two'"), ("train.epochs=0", "train.epochs", "0"),
+    ("train.batch_size=0", "train.batch_size", "0"), ("train.batch_size=[32]", "train.batch_size", "[32]"),
+    ("train.num_workers=-1", "train.num_workers", "-1"), ("train.num_workers=1.5", "train.num_workers", "1.5"),
+    ("train.eval_batch_size=0", "train.eval_batch_size", "0"), ("train.eval_every=-1", "train.eval_every", "-1"),
+    ("train.momentum=1.5", "train.momentum", "1.5"), ("train.label_smoothing=1", "train.label_smoothing", "1"),
+    ("train.milestones=[a]", "train.milestones", "['a']"), ("train.milestones=60", "train.milestones", "60"),
+    ("train.nesterov=maybe", "train.nesterov", "'maybe'"), ("train.amp=2", "train.amp", "2"),
+    ("train.seed=-1", "train.seed", "-1"), ("train.warmup_epochs=-1", "train.warmup_epochs", "-1"),
+    ("train.gamma=0", "train.gamma", "0"), ("train.weight_decay=-1e-4", "train.weight_decay", "-0.0001"),
+    ("data.num_frames=0", "data.num_frames", "0"), ("data.num_frames=12.5", "data.num_frames", "12.5"),
+    ("data.window=10", "data.window", "10"), ("data.classes=20", "data.classes", "20"),
+    ("data.stream=hand", "data.stream", "'hand'"), ("data.allow_pickle=please", "data.allow_pickle", "'please'"),
+    ("data.subjects=0", "data.subjects", "0"), ("data.subjects=[]", "data.subjects", "[]"),
+]
+
+
+@pytest.mark.parametrize("item,key,value", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_bad_config_value(item, key, value):
+    """Checked when the config is read (before any data or model is built): key, value, allowed."""
+    with pytest.raises(CFG.ConfigError) as e:
+        CFG.load_config(QUICK, [item])
+    msg = str(e.value)
+    assert f"{key}={value}" in msg and "expected" in msg and str(QUICK) in msg, msg
+
+
+def test_valid_config_values_still_accepted():
+    """Accepted: integers where floats are expected (lr: 1), no milestones, and 1e-3 read as the
+    float it means (PyYAML alone reads it as the text '1e-3')."""
+    cfg = CFG.load_config(QUICK, ["train.lr=1", "train.milestones=[]", "train.momentum=0", "data.window=40"])
+    assert cfg.train.lr == 1 and cfg.train.milestones == ()
+    cfg = CFG.load_config(QUICK, ["train.lr=1e-3", "train.weight_decay=5E-4"])
+    assert cfg.train.lr == 0.001 and cfg.train.weight_decay == 0.0005
+
+
+# ============================================================================ the command line
+def _main(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _one_line(err):
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--device", "gpu"], "--device 'gpu'"),
+    (["--device", "cuda:x"], "--device 'cuda:x'"),
+    (["--threads", "-1"], "--threads -1"),
+    (["--threads", "0"], "--threads 0"),
+    (["--set", "train.lr=abc"], "train.lr='abc'"),
+    (["--set", "train.epochs=2.5"], "train.epochs=2.5"),
+    (["--set", "train.eval_batch_size=0"], "train.eval_batch_size=0"),
+    (["--set", "train.num_workers=-1"], "train.num_workers=-1"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_cli_bad_arguments_one_line_exit_2(capsys, tmp_path, argv, words):
+    code, out, err = _main(capsys, "train", QUICK, "--quiet", "--out", tmp_path / "run", *argv)
+    assert code == 2 and words in _one_line(err), err
+    assert not (tmp_path / "run").exists()                 # nothing was built or written
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cli_cuda_without_cuda(capsys, tmp_path):
+    code, out, err = _main(capsys, "train", QUICK, "--device", "cuda", "--out", tmp_path / "r")
+    assert code == 2 and "CUDA is not available" in _one_line(err)
+
+
+def test_cli_debug_shows_the_error(capsys):
+    with pytest.raises(CFG.ConfigError, match="train.lr"):
+        cli.main(["--debug", "train", str(QUICK), "--set", "train.lr=abc"])
+    with pytest.raises(CFG.ConfigError, match="train.lr"):
+        cli.main(["train", str(QUICK), "--set", "train.lr=abc", "--debug"])
+
+
+def _shrec_config(tmp_path, cache_dir):
+    p = tmp_path / "shrec.yaml"
+    p.write_text(yaml_dump(dict(name="shrec-test", data=dict(source="cache", cache=str(cache_dir), benchmark="shrec",
+                                                            num_frames=16),
+                                model=dict(name="sem", size="quick", width=8, depth=2), train=dict(epochs=1))))
+    return p
+
+
+def yaml_dump(d):
+    import yaml
+    return yaml.safe_dump(d)
+
+
+def test_cli_damaged_cache_one_line(capsys, shrec_cache, tmp_path):
+    out, vdir = shrec_cache
+    os.truncate(vdir / "data.f32", 10)
+    code, _, err = _main(capsys, "train", _shrec_config(tmp_path, out), "--quiet", "--out", tmp_path / "run")
+    line = _one_line(err)
+    assert code == 2 and "damaged cache" in line and "data.f32" in line and "--force" in line
+
+
+def test_cli_bad_pyskl_file_one_line(capsys, tmp_path):
+    p = _pkl(tmp_path, lambda o: _kp0(o, lambda k: k.__setitem__((0, 0, 0, 0), 1e39)))
+    cfg = tmp_path / "pyskl.yaml"
+    cfg.write_text(yaml_dump(dict(name="p", data=dict(source="pyskl", file=str(p), allow_pickle=True,
+                                                      benchmark="ntu60-xsub", num_frames=16),
+                                  model=dict(name="sem", size="quick", width=8, depth=2), train=dict(epochs=1))))
+    code, _, err = _main(capsys, "train", cfg, "--quiet", "--out", tmp_path / "run")
+    line = _one_line(err)
+    assert code == 2 and str(p) in line and "NaN or inf" in line
+
+
+def test_python_dash_m_one_line_no_traceback():
+    r = subprocess.run([sys.executable, "-m", "skelnb", "train", str(QUICK), "--set", "train.epochs=two"],
+                       capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert r.returncode == 2 and "train.epochs='two'" in _one_line(r.stderr)
+
+
+# ============================================================================ evaluate, fuse, resume
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny finished run (1 epoch on the synthetic set), trained once for this module."""
+    d = tmp_path_factory.mktemp("runs") / "a"
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli.main(["train", str(QUICK), "--quiet", "--threads", "1", "--out", str(d), "--set", *TINY]) == 0
+    finally:
+        torch.set_num_threads(old)
+    return d
+
+
+@pytest.fixture
+def run(trained, tmp_path):
+    d = tmp_path / "a"
+    shutil.copytree(trained, d)
+    return d
+
+
+OWN_FILES = ("scores.npz", "scores_last.npz", "result.json", "confusion.csv")
+
+
+def _snapshot(d):
+    return {n: (d / n).read_bytes() for n in OWN_FILES}
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_evaluate_with_other_settings_writes_beside_the_run(run, capsys):
+    before = _snapshot(run)
+    code, out, err = _main(capsys, "evaluate", run, "--threads", "1", "--set", "data.num_frames=12")
+    assert code == 0, err
+    assert _snapshot(run) == before                                       # the run's own results kept
+    sub = [p for p in run.iterdir() if p.name.startswith("eval-")]
+    assert len(sub) == 1 and (sub[0] / "scores.npz").is_file() and (sub[0] / "config.yaml").is_file()
+    assert "data.num_frames: 16 -> 12" in out
+    assert "num_frames: 12" in (sub[0] / "config.yaml").read_text()
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_evaluate_with_a_loading_setting_only_stays_in_place(run, capsys):
+    """Accepted in place: eval_batch_size changes no number, so no sub-folder is made."""
+    code, out, err = _main(capsys, "evaluate", run, "--threads", "1", "--set", "train.eval_batch_size=7")
+    assert code == 0, err
+    assert not [p for p in run.iterdir() if p.name.startswith("eval-")]
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_run_without_config_yaml_uses_the_checkpoint_copy(run, capsys):
+    (run / "config.yaml").unlink()
+    code, out, err = _main(capsys, "evaluate", run, "--threads", "1")
+    assert code == 0, err
+    code, out, err = _main(capsys, "train", QUICK, "--resume", "--quiet", "--threads", "1", "--out", run,
+                           "--set", *TINY, "train.lr=0.2")
+    assert code == 2 and "train.lr: 0.05 -> 0.2" in _one_line(err)
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("extra", [["train.eval_batch_size=5"], ["train.num_workers=1"], ["train.amp=false"]],
+                         ids=lambda v: v[0])
+def test_resume_ignores_settings_that_change_nothing_learned(run, capsys, extra):
+    code, out, err = _main(capsys, "train", QUICK, "--resume", "--quiet", "--threads", "1", "--out", run,
+                           "--set", *TINY, *extra)
+    assert code == 0, err
+    assert "finished run reused" in out
+
+
+def test_fit_resume_check_names_the_changed_field(run):
+    from skelnb.train import CheckpointError, TrainConfig, load_checkpoint
+    st = load_checkpoint(run / "checkpoint.pt")
+    cfg = CFG.from_dict(st["run_config"]).train
+    assert cfg.training_diff(st["config"]) == []
+    assert TrainConfig(**{**st["config"], "milestones": tuple(st["config"]["milestones"]),
+                          "eval_batch_size": 3, "num_workers": 2}).training_diff(st["config"]) == []
+    diff = TrainConfig(**{**st["config"], "milestones": (1,), "seed": 3}).training_diff(st["config"])
+    assert any(d.startswith("train.seed") for d in diff) and any(d.startswith("train.milestones") for d in diff)
+    assert CheckpointError
+
+
+def test_checkpoint_carries_the_full_config(run):
+    from skelnb.train import load_checkpoint
+    import yaml
+    st = load_checkpoint(run / "checkpoint.pt")
+    assert st["run_config"] == yaml.safe_load((run / "config.yaml").read_text())
+    assert st["amp_active"] is False and st["device"] == "cpu"
+
+
+def test_fuse_out_refuses_an_input(run, capsys, tmp_path):
+    b = tmp_path / "b"
+    shutil.copytree(run, b)
+    before = _snapshot(run)
+    for out in (run, b, run / "."):
+        code, _, err = _main(capsys, "fuse", run, b, "--out", out)
+        assert code == 2 and "an input of this fusion" in _one_line(err)
+    assert _snapshot(run) == before
+
+
+def test_fuse_out_refuses_another_training_run(run, capsys, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    (tmp_path / "x").mkdir()
+    shutil.copy(run / "scores.npz", tmp_path / "x" / "scores.npz")
+    code, _, err = _main(capsys, "fuse", tmp_path / "x" / "scores.npz", "--out", other)
+    assert code == 2 and "holds a training run" in _one_line(err) and str(other) in err
+
+
+def _scores(tmp_path, name, scores, labels):
+    d = tmp_path / name
+    d.mkdir()
+    np.savez(d / "scores.npz", scores=np.asarray(scores, float), labels=np.asarray(labels))
+    return d
+
+
+SCORE_CASES = {
+    "NaN row": ([[np.nan, 0.5], [0.3, 0.7]], [0, 1], "not finite"),
+    "inf": ([[np.inf, 0.0], [0.3, 0.7]], [0, 1], "not finite"),
+    "logits": ([[2.0, -1.0], [0.3, 1.7]], [0, 1], "not probabilities"),
+    "negative": ([[1.2, -0.2], [0.3, 0.7]], [0, 1], "not probabilities"),
+    "rows not summing to 1": ([[0.2, 0.2], [0.3, 0.7]], [0, 1], "not probabilities"),
+    "label out of range": ([[0.5, 0.5], [0.3, 0.7]], [0, 2], "labels must be class indices"),
+    "label negative": ([[0.5, 0.5], [0.3, 0.7]], [-1, 1], "labels must be class indices"),
+}
+
+
+@pytest.mark.parametrize("case", SCORE_CASES)
+def test_fuse_bad_scores(tmp_path, capsys, case):
+    scores, labels, words = SCORE_CASES[case]
+    a = _scores(tmp_path, "a", scores, labels)
+    good = _scores(tmp_path, "g", [[0.5, 0.5], [0.5, 0.5]], [0, 1])
+    code, _, err = _main(capsys, "fuse", a, good)
+    line = _one_line(err)
+    assert code == 2 and words in line and str(a / "scores.npz") in line, line
+    with pytest.raises(ScoresError, match=words):
+        EvalResult.load(a)
+
+
+def test_fuse_logits_explicitly(tmp_path, capsys):
+    logits = np.array([[2.0, -1.0], [0.3, 1.7]])
+    a = _scores(tmp_path, "a", logits, [0, 1])
+    code, out, err = _main(capsys, "fuse", a, "--logits", "--out", tmp_path / "f")
+    assert code == 0, err
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    assert np.allclose(EvalResult.load(tmp_path / "f").scores, p)
+
+
+def test_not_a_scores_file(tmp_path):
+    (tmp_path / "scores.npz").write_bytes(b"garbage")
+    with pytest.raises(ScoresError, match="not a scores file") as e:
+        EvalResult.load(tmp_path)
+    assert str(tmp_path / "scores.npz") in str(e.value)
+
+
+def test_evaluate_a_diverged_model_is_an_error():
+    class Diverged(torch.nn.Module):
+        def forward(self, x):
+            return torch.full((len(x), 3), float("nan"))
+    data = torch.utils.data.TensorDataset(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ScoresError, match="not finite.*class 0"):
+        evaluate(Diverged(), data)
+
+
+# ============================================================================ models
+def _x(T=16, V=25, bad=None):
+    x = torch.randn(2, 3, T, V, 2, generator=torch.Generator().manual_seed(0)) * 0.3
+    if bad is not None:
+        x[1, 0, 3, 4, 0] = bad
+    return x
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_semnet_non_finite_input(bad):
+    from skelnb.sem.net import SEMNet
+    m = SEMNet.quick(width=8, depth=2)
+    with pytest.raises(InputError, match=r"SEMNet: the input \(2, 3, 16, 25, 2\) holds NaN or inf.*\(1, 0, 3, 4, 0\)"):
+        m(_x(bad=bad))
+    assert torch.isfinite(m(_x())).all()
+
+
+def test_spanet_non_finite_input():
+    from skelnb.spa.net import SPANet
+    m = SPANet.quick(widths=(8, 8), space=8, backend="reference")
+    with pytest.raises(InputError, match=r"SPANet: the input .* holds NaN or inf.*\(1, 0, 3, 4, 0\)"):
+        m(_x(bad=float("nan")))
+
+
+def test_spanet_minimum_frames_at_construction():
+    from skelnb.spa.net import SPAConfig, SPANet
+    assert SPAConfig().min_frames == 8 and SPAConfig(widths=(8, 16, 32), blocks=(1, 1, 1)).min_frames == 4
+    with pytest.raises(ValueError, match="num_frames=1 .* must be >= 8"):
+        SPANet(num_frames=1, backend="reference")
+    with pytest.raises(ValueError, match="num_frames=3 .* must be >= 4"):
+        SPANet.quick(num_frames=3, backend="reference")
+    with pytest.raises(ValueError, match="space=4 must be >= 8"):
+        SPANet(space=4, backend="reference")
+
+
+@pytest.mark.parametrize("T", [1, 2, 3])
+def test_spanet_too_few_frames_at_forward(T):
+    from skelnb.spa.net import SPANet
+    m = SPANet.quick(widths=(8, 8, 8), space=8, backend="reference")        # 2 pools: at least 4 frames
+    with pytest.raises(InputError, match=f"T={T} frames .* at least 4"):
+        m(_x(T=T))
+    assert m(_x(T=4)).shape == (2, 60)                                      # the true minimum works
+
+
+def test_spanet_sparse_grid_too_small():
+    from skelnb.spa.net import SPANet
+    m = SPANet.quick(widths=(8, 8, 8), space=8, backend="reference")
+    st = m.voxelize(_x(T=8))
+    from skelnb.spa.sparse import SparseTensor
+    small = SparseTensor(st.features, st.coords.clone().clamp(max=2), (8, 8, 8, 3), st.batch_size)
+    with pytest.raises(InputError, match="sparse grid"):
+        m(small)
