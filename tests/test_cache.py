@@ -134,7 +134,7 @@ def test_kill_mid_write_keeps_old_cache(src, tmp_path):
 
 def test_parallel_equals_serial(tmp_path):
     s = generate(SyntheticConfig(subjects=(1, 3), cameras=(1, 2), replications=(1,),
-                                 classes=("sit down", "handshake", "wave")))
+                                 classes=("sit down", "handshake", "raise both hands")))
     src = tmp_path / "syn"
     write_synthetic_ntu(src, s)
     a = C.build_ntu_cache(src, tmp_path / "a", "ntu60", CFG, workers=1, progress=False)

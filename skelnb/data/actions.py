@@ -123,17 +123,17 @@ def _to_face(place):
 
 
 # ----------------------------------------------------------------------------- tempo, long range
-def _wave(cycles):
-    """Waving with the right hand; ``cycles`` over the clip (the frames are resampled to a
-    fixed count downstream, so tempo is counted per clip, not per second)."""
+def _raise_within(duration):
+    """Both hands up over ``duration`` of the clip, held, lowered at the end. The frames are
+    resampled to a fixed count downstream (and a random window of them taken in training), so
+    only tempo relative to the clip survives: a raise over 8 %, 25 % or 60 % of it."""
     def motion(u, rng, amp, bodies):
         p = rest_pose(len(u), rng)
-        up = bump(u, 0.05, 0.2, 0.85, 0.97)
-        f = cycles * rng.uniform(0.9, 1.1)
-        swing = 30 * DEG * amp * np.sin(2 * np.pi * f * u + rng.uniform(0, 2 * np.pi))
-        blend(p, "r_abd", 80, up)
-        p["r_elbow"] *= 1 - up
-        p["r_elbow_front"] += (95 * DEG + swing) * up
+        start, d = rng.uniform(0.05, 0.15), duration * rng.uniform(0.9, 1.1)
+        w = smooth(u, start, start + d) * (1 - smooth(u, 0.88, 0.97)) * amp
+        for side in "lr":
+            p[f"{side}_abd"] += (160 * DEG - p[f"{side}_abd"]) * w
+            p[f"{side}_elbow"] *= 1 - 0.7 * w
         return _one(p, len(u))
     return motion
 
@@ -214,9 +214,9 @@ CLASSES: tuple[ActionClass, ...] = (
     _c("hand to mouth", "fine", "mouth", _to_face("mouth")),
     _c("hand to chin", "fine", "chin (6 cm below)", _to_face("chin")),
     _c("hand to ear", "fine", "ear (12 cm aside)", _to_face("ear")),
-    _c("wave slowly", "tempo", "1.5 cycles", _wave(1.5)),
-    _c("wave", "tempo", "3 cycles", _wave(3.0)),
-    _c("wave fast", "tempo", "5 cycles", _wave(5.0)),
+    _c("raise both hands quickly", "tempo", "over 8 % of the clip", _raise_within(0.08)),
+    _c("raise both hands", "tempo", "over 25 %", _raise_within(0.25)),
+    _c("raise both hands slowly", "tempo", "over 60 %", _raise_within(0.6)),
     _c("head, then knee", "long range", "head first", _sequence("head", "knee"), duration=1.8),
     _c("knee, then head", "long range", "knee first", _sequence("knee", "head"), duration=1.8),
     _c("head, then head", "long range", "head twice", _sequence("head", "head"), duration=1.8),
@@ -232,7 +232,7 @@ FAMILIES = {
     "persons": "the relation between two people: the same two individual motions, the partner "
                "placed so the hands meet, stop 18-30 cm short, or pass 25-38 cm aside",
     "fine": "a few centimetres: the fingertip at the mouth, 6 cm lower at the chin, or at the ear",
-    "tempo": "how many wave cycles fit in the clip: the same gesture slower or faster",
+    "tempo": "how fast both hands go up, relative to the clip: the same gesture quicker or slower",
     "long range": "the order of two events half a clip apart, each identical on its own",
 }
 
