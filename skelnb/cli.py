@@ -23,7 +23,17 @@ as it ends), ``scores_last.npz`` (= ``scores.npz``, the last epoch's test softma
 selected on the test set, hence optimistic), ``result.json`` (top-1/top-5/mean-class and
 per-class accuracy, last epoch first, then the best), ``confusion.csv`` and ``run.json``
 (history, timings, sizes). ``--resume`` continues a killed run from its last finished epoch, or
-just re-evaluates a finished one.
+just re-evaluates a finished one; settings that change nothing learned (``train.eval_every``,
+``eval_batch_size``, ``num_workers``, and ``amp`` where it did nothing, on a CPU) may differ.
+
+Results are never overwritten by accident: ``evaluate RUN --set ...`` with settings that change
+the numbers (``data.num_frames`` ...) writes into ``RUN/eval-<hash>/`` with its own
+``config.yaml``; ``fuse --out`` refuses an input folder or a training run; score files must hold
+finite probabilities (``fuse --logits`` converts logits). Every checkpoint carries the whole
+config, so a run folder that lost its ``config.yaml`` can still be resumed and evaluated.
+
+Errors of skelnb's own (a bad file, config value, cache, checkpoint ...) are printed as one line
+``error: ...`` naming the file or key, with exit status 2; ``--debug`` shows the traceback.
 """
 from __future__ import annotations
 
