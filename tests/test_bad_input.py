@@ -834,3 +834,19 @@ def test_spanet_sparse_grid_too_small():
     small = SparseTensor(st.features, st.coords.clone().clamp(max=2), (8, 8, 8, 3), st.batch_size)
     with pytest.raises(InputError, match="sparse grid"):
         m(small)
+
+
+def test_cache_refuses_rows_that_preprocessing_made_non_finite(tmp_path, monkeypatch):
+    """The last check before the store: a row with NaN never reaches data.f32."""
+    from skelnb.data import preprocess as pp
+
+    def nan_worker(job):
+        status, x, n, d = pp.shrec_worker(job)
+        x = x.copy()
+        x[0, 0, 0, 0] = np.nan
+        return status, x, n, d
+    monkeypatch.setattr(C, "shrec_worker", nan_worker)
+    with pytest.raises(SkeletonFormatError, match="preprocessing produced NaN") as e:
+        C.build_shrec_cache(SHREC, tmp_path / "cache", workers=1, progress=False)
+    assert "skeletons_world.txt" in str(e.value)
+    assert not (tmp_path / "cache" / C.CURRENT).exists()

@@ -379,6 +379,9 @@ def _build(out: Path, key: str, settings: dict, names: list, labels: list, jobs:
         with open(data_path, "wb", buffering=1 << 22) as f:
             for k, res in enumerate(_run_jobs(worker, jobs, workers, chunksize, progress, desc)):
                 status = res[0]
+                if status == "ok" and not np.isfinite(res[1]).all():        # the last check before the store
+                    status, res = "error", ("error", SkeletonFormatError(
+                        jobs[k][0], 0, "preprocessing produced NaN or inf (a degenerate body?); not cached"))
                 if status == "ok":
                     n = res[1].shape[1]
                     row[:, :n] = res[1]
