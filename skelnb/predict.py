@@ -32,9 +32,6 @@ def _run_of(target: str | Path) -> tuple[Path, Path]:
     run, ckpt = (p, p / "checkpoint.pt") if p.is_dir() else (p.parent, p)
     if not ckpt.is_file():
         raise PredictError(f"predict: {ckpt}: no checkpoint (train the run first)")
-    if not (run / "config.yaml").is_file():
-        raise PredictError(f"predict: {run}: no config.yaml next to {ckpt.name}; predict needs the run "
-                           f"folder that `skelnb train` wrote")
     return run, ckpt
 
 
@@ -69,8 +66,14 @@ def _preprocess_config(cfg: C.RunConfig):
 def load_run_model(target: str | Path, device: str = "cpu"):
     """(model in eval mode, run config, checkpoint state) of a run folder or checkpoint."""
     run, ckpt = _run_of(target)
-    cfg = C.load_config(run / "config.yaml")
     state = load_checkpoint(ckpt)
+    if (run / "config.yaml").is_file():
+        cfg = C.load_config(run / "config.yaml")
+    elif isinstance(state.get("run_config"), dict):             # the copy every checkpoint carries
+        cfg = C.from_dict(state["run_config"])
+    else:
+        raise PredictError(f"predict: {run}: no config.yaml next to {ckpt.name} (and the checkpoint, from an "
+                           f"older skelnb, carries no config); predict needs the run folder `skelnb train` wrote")
     exp = C.expected_data(cfg)
     model = C.build_model(cfg, num_classes=exp["num_classes"], layout=exp["layout"], num_frames=exp["num_frames"])
     try:

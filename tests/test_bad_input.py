@@ -850,3 +850,19 @@ def test_cache_refuses_rows_that_preprocessing_made_non_finite(tmp_path, monkeyp
         C.build_shrec_cache(SHREC, tmp_path / "cache", workers=1, progress=False)
     assert "skeletons_world.txt" in str(e.value)
     assert not (tmp_path / "cache" / C.CURRENT).exists()
+
+
+def test_predict_run_without_config_yaml(run):
+    """predict uses the checkpoint's copy of the config; with neither, a clear PredictError."""
+    from skelnb import predict
+    from skelnb.train import load_checkpoint, save_checkpoint
+    (run / "config.yaml").unlink()
+    model, cfg, state = predict.load_run_model(run)
+    assert model.fc.out_features == CFG.expected_data(cfg)["num_classes"]
+    assert cfg.raw == state["run_config"]
+    st = load_checkpoint(run / "checkpoint.pt")
+    st.pop("run_config")
+    save_checkpoint(run / "checkpoint.pt", st)
+    with pytest.raises(predict.PredictError, match="no config.yaml") as e:
+        predict.load_run_model(run)
+    assert str(run) in str(e.value)
