@@ -284,11 +284,12 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         if diff or (diff is None and state.get("config_key") != cfg.key()):
             raise CheckpointError(f"{ckpt_path}: written by another configuration "
                                   f"({'; '.join(diff) if diff else saved}); use another run_dir or resume=False")
-        if state.get("amp_active", use_amp) != use_amp:
-            raise CheckpointError(f"{ckpt_path}: epochs 1-{state['epoch']} ran with mixed precision "
-                                  f"{'on' if state['amp_active'] else 'off'} on {state.get('device', 'its device')}, "
-                                  f"this call would run it {'on' if use_amp else 'off'} (train.amp={cfg.amp} on "
-                                  f"{dev}): resume with the same train.amp and device type")
+        if state.get("amp_active", use_amp) != use_amp and state["epoch"] < cfg.epochs:   # it would train on
+            raise CheckpointError(f"{ckpt_path}: the first {state['epoch']} epoch(s) ran on "
+                                  f"{state.get('device', 'another device')} with mixed precision "
+                                  f"{'on' if state['amp_active'] else 'off'}; this call would go on with it "
+                                  f"{'on' if use_amp else 'off'} (train.amp={cfg.amp} on {dev}): resume with the "
+                                  f"same train.amp and device type")
         _unwrap(model).load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])

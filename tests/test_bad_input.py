@@ -866,3 +866,20 @@ def test_predict_run_without_config_yaml(run):
     with pytest.raises(predict.PredictError, match="no config.yaml") as e:
         predict.load_run_model(run)
     assert str(run) in str(e.value)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_resume_refuses_to_switch_mixed_precision_mid_run(run, capsys):
+    """amp changes nothing on a CPU, but epochs trained with it on a GPU must not be continued
+    without it; a finished run is only re-evaluated, so it is reused."""
+    from skelnb.train import load_checkpoint, save_checkpoint
+    st = load_checkpoint(run / "checkpoint.pt")
+    save_checkpoint(run / "checkpoint.pt", dict(st, amp_active=True, device="cuda"))
+    args = ["train", QUICK, "--resume", "--quiet", "--threads", "1", "--out", run, "--set", *TINY]
+    code, out, err = _main(capsys, *args)
+    assert code == 0 and "finished run reused" in out, err
+    save_checkpoint(run / "checkpoint.pt", dict(st, amp_active=True, device="cuda", epoch=0, history=[], evals=[],
+                                                best=None))                       # as if killed in epoch 1
+    code, out, err = _main(capsys, *args)
+    line = _one_line(err)
+    assert code == 2 and "ran on cuda with mixed precision on" in line and "checkpoint.pt" in line
