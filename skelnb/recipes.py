@@ -1,39 +1,45 @@
 """The chapters' shared recipes: one place that turns the active profile into data, models and
 training settings, so every chapter trains the same way and no chapter copies another's code.
 
-``quick`` (CPU): the synthetic set, small models, few epochs, minutes per chapter.
+``quick`` (CPU): the What-and-Where benchmark (``skelnb.data.synthetic``), small models, 10
+epochs, minutes per chapter.
 ``colab`` (a free Colab T4): 20 synthetic subjects, paper-size SEM-Net, small SPA-Net, 10 epochs.
 ``full`` (GPU): the synthetic set with 40 subjects and the paper-size models; the real data
-sets go through ``skelnb.cli`` with the configs in ``book/configs``.
+sets go through ``skelnb.cli`` with the configs in ``skelnb/configs``.
 """
 from __future__ import annotations
 
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from functools import lru_cache
+from typing import Callable
 
 import torch
 
 from . import profile as _profile
 from .data.dataset import Augment, SkeletonDataset, from_skeleton_set
-from .data.synthetic import SkeletonSet, SyntheticConfig, generate
+from .data.synthetic import DEFAULT_DIFFICULTY, SkeletonSet, SyntheticConfig, generate
 from .train import RunResult, TrainConfig, fit, run_dir_for
 
 
 @lru_cache(maxsize=4)
-def _synthetic(subjects: tuple[int, ...]) -> SkeletonSet:
-    return generate(SyntheticConfig(subjects=subjects))
+def _synthetic(subjects: tuple[int, ...], difficulty: float) -> SkeletonSet:
+    return generate(SyntheticConfig(subjects=subjects, difficulty=difficulty))
 
 
-def synthetic_data(prof=None) -> SkeletonSet:
-    """The synthetic data set of the active profile (generated once per process)."""
+def synthetic_data(prof=None, difficulty: float = DEFAULT_DIFFICULTY) -> SkeletonSet:
+    """The What-and-Where benchmark of the active profile (generated once per process)."""
     prof = prof or _profile.current()
-    return _synthetic(tuple(prof.subjects))
+    return _synthetic(tuple(prof.subjects), float(difficulty))
 
 
 def synthetic_datasets(protocol: str = "xsub", stream: str = "joint", prof=None,
-                       center: str | None = "first") -> tuple[SkeletonDataset, SkeletonDataset]:
-    """(train, test) datasets of the synthetic set: augmented training, plain test."""
+                       center: str | None = "first", difficulty: float = DEFAULT_DIFFICULTY,
+                       ) -> tuple[SkeletonDataset, SkeletonDataset]:
+    """(train, test) datasets of the benchmark: augmented training, plain test."""
     prof = prof or _profile.current()
-    data = synthetic_data(prof)
+    data = synthetic_data(prof, difficulty)
     tr, te = data.split(protocol)
     kw = dict(num_frames=prof.num_frames, stream=stream, center=center)
     return (from_skeleton_set(data, tr, augment=Augment(), **kw), from_skeleton_set(data, te, **kw))
@@ -46,6 +52,39 @@ def train_config(prof=None, **overrides) -> TrainConfig:
     base = dict(epochs=prof.epochs, batch_size=prof.batch_size, lr=0.05 if prof.quick else 0.1,
                 warmup_epochs=1 if prof.epochs < 20 else 5, schedule="cosine", weight_decay=5e-4, seed=0)
     return TrainConfig(**{**base, **overrides})
+
+
+def ablation_profile(prof=None) -> _profile.Profile:
+    """The settings of the chapters' ablation tables (Tables 1, 2 and 5): in ``quick`` half the
+    frames and 8 epochs, so that every row fits several seeds on a CPU (the rows compare with
+    each other, not with the main runs); elsewhere the profile itself."""
+    prof = prof or _profile.current()
+    return replace(prof, num_frames=prof.num_frames // 2, epochs=8) if prof.quick else prof
+
+
+def in_parallel(fn: Callable, jobs: list[dict], processes: int = 2) -> list:
+    """``[fn(**job) for job in jobs]``, with the training first spread over ``processes``
+    worker processes of one torch thread each (sparse convolutions gain little from a second
+    thread, two runs at once nearly double the throughput on 2 cores). ``fn`` must be a
+    module-level function that trains or reuses a run; the workers train and save the runs,
+    then this process loads them (``fit`` reuses a finished run)."""
+    todo = [job for job in jobs if not _finished(fn, job)]
+    if processes > 1 and len(todo) > 1:
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(min(processes, len(todo)), mp_context=ctx,
+                                 initializer=_one_thread) as pool:
+            for f in [pool.submit(fn, **job) for job in todo]:
+                f.result()                                  # re-raise a worker's error here
+    return [fn(**job) for job in jobs]
+
+
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def _finished(fn, job) -> bool:
+    probe = getattr(fn, "run_dir", None)
+    return probe is not None and (probe(**job) / "result.json").exists()
 
 
 def train(name: str, model: torch.nn.Module, train_set, test_set, cfg: TrainConfig | None = None,

@@ -54,6 +54,7 @@ class TrainConfig:
     num_workers: int = 0
     eval_batch_size: int = 64
     eval_every: int = 5                     # test every N epochs and each epoch of the last third (0: last only)
+    global_lr: float = 1.0                  # lr multiplier of GR-CFSA's alpha_hat and beta (Eq. 7)
 
     def __post_init__(self):
         if self.schedule not in ("step", "cosine"):
@@ -82,7 +83,23 @@ class TrainConfig:
         nothing in training, so a run may be resumed with another evaluation schedule)."""
         d = asdict(self)
         d.pop("eval_every")
+        if d["global_lr"] == 1.0:
+            d.pop("global_lr")                  # the key of every run from before the option
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+GLOBAL_PARAMS = ("alpha_hat", "beta")        # GR-CFSA's input-independent attention (Eq. 7)
+
+
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """One group of every parameter, or with ``cfg.global_lr != 1`` a second group of the
+    ``alpha_hat``/``beta`` parameters whose learning rate is ``global_lr`` times the schedule's."""
+    named = list(model.named_parameters())
+    glob = [p for n, p in named if n.rsplit(".", 1)[-1] in GLOBAL_PARAMS]
+    if cfg.global_lr == 1.0 or not glob:
+        return [dict(params=[p for _, p in named])]
+    rest = [p for n, p in named if n.rsplit(".", 1)[-1] not in GLOBAL_PARAMS]
+    return [dict(params=rest), dict(params=glob, lr_scale=float(cfg.global_lr))]
 
 
 # fields that change nothing that is learned: a run may be resumed with other values
@@ -271,7 +288,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
     model.to(dev)
     run_dir = Path(run_dir) if run_dir is not None else None
     ckpt_path = run_dir / "checkpoint.pt" if run_dir else None
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+    opt = torch.optim.SGD(param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum,
                           nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
     use_amp = cfg.amp and dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -322,7 +339,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
             t1 = time.perf_counter()
             data_time += t1 - t0
             for group in opt.param_groups:
-                group["lr"] = lr_at(cfg, epoch + step / len(loader))
+                group["lr"] = lr_at(cfg, epoch + step / len(loader)) * group.get("lr_scale", 1.0)
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             out, loss = train_step(model, x, y, opt, scaler, lossf, use_amp)
             n = len(y)

@@ -272,11 +272,97 @@ def pose_gallery(poses, layout, names) -> go.Figure:
 
 
 def per_class_bars(acc: dict, class_names, title: str = "") -> go.Figure:
-    """Grouped bars: per-class accuracy (in %) for each run in ``acc`` {run name: (K,) array}."""
-    fig = go.Figure([go.Bar(name=k, x=list(class_names), y=100 * np.asarray(a)) for k, a in acc.items()])
+    """Grouped bars: per-class accuracy (in %) for each run in ``acc`` {run name: (K,) array, or
+    (S, K) over seeds: the bar is the mean, the whisker the spread (sample std) over seeds}."""
+    bars = []
+    for k, a in acc.items():
+        a = 100 * np.atleast_2d(np.asarray(a, dtype=float))                       # (S, K)
+        err = dict(type="data", array=a.std(0, ddof=1), visible=True) if len(a) > 1 else None
+        bars.append(go.Bar(name=k, x=list(class_names), y=a.mean(0), error_y=err))
+    fig = go.Figure(bars)
     fig.update_layout(barmode="group", title=title, yaxis=dict(title="accuracy (%)", range=[0, 105]),
-                      height=420, margin=dict(l=40, r=10, t=50, b=120), legend=dict(orientation="h"))
+                      height=460, margin=dict(l=50, r=10, t=50, b=150),
+                      legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"))
+    fig.update_xaxes(tickangle=-45)
     return fig
+
+
+def grid_heatmap(values, rows, cols, *, spread=None, title: str = "", zmin=0.0, zmax=100.0,
+                 unit: str = "%", colorscale: str = "Viridis") -> go.Figure:
+    """A (rows x cols) table of numbers as a heatmap with each cell written in it (``values``
+    (R, C); ``spread`` (R, C) is written as +- beside it); hover gives the row and column."""
+    v = np.asarray(values, dtype=float)
+    text = [[f"{x:.0f}" + (f" ± {spread[i][j]:.0f}" if spread is not None else "") for j, x in enumerate(r)]
+            for i, r in enumerate(v)]
+    fig = go.Figure(go.Heatmap(z=v, x=list(cols), y=list(rows), text=text, texttemplate="%{text}",
+                               zmin=zmin, zmax=zmax, colorscale=colorscale,
+                               colorbar=dict(title=unit, thickness=12),
+                               hovertemplate="%{y} / %{x}: %{text}" + unit + "<extra></extra>"))
+    fig.update_layout(title=title, height=90 + 42 * len(rows), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(side="top", automargin=True)
+    return fig
+
+
+class Table:
+    """Rows shown as an HTML table in a notebook page and as aligned text in a terminal.
+
+    ``rows``: a list of dicts (keys: the columns) or of sequences with ``columns`` given;
+    numbers are written with ``digits`` decimals; ``note`` goes under the table."""
+
+    def __init__(self, rows, columns=None, *, title: str | None = None, note: str | None = None,
+                 digits: int = 1):
+        rows = list(rows)
+        if rows and isinstance(rows[0], dict):
+            columns = list(columns or rows[0])
+            rows = [[r.get(c, "") for c in columns] for r in rows]
+        if columns is None:
+            raise ValueError("Table: give columns= when rows are not dicts")
+        self.columns, self.title, self.note, self.digits = list(columns), title, note, digits
+        self.rows = [[self._cell(x) for x in r] for r in rows]
+        bad = [i for i, r in enumerate(self.rows) if len(r) != len(self.columns)]
+        if bad:
+            raise ValueError(f"Table: row {bad[0]} has {len(self.rows[bad[0]])} cells, "
+                             f"expected {len(self.columns)} ({self.columns})")
+
+    def _cell(self, x) -> str:
+        if isinstance(x, (float, np.floating)):
+            return "" if np.isnan(x) else f"{x:.{self.digits}f}"
+        return str(x)
+
+    def __str__(self) -> str:
+        w = [max(len(str(c)), *(len(r[j]) for r in self.rows)) for j, c in enumerate(self.columns)]
+        line = lambda cells: "  ".join(c.ljust(w[0]) if j == 0 else c.rjust(w[j]) for j, c in enumerate(cells))
+        out = ([self.title] if self.title else []) + [line(self.columns), line(["-" * n for n in w])]
+        out += [line(r) for r in self.rows] + ([self.note] if self.note else [])
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        from html import escape
+        head = "".join(f"<th>{escape(str(c))}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in self.rows)
+        cap = f"<caption>{escape(self.title)}</caption>" if self.title else ""
+        note = f"<p><small>{escape(self.note)}</small></p>" if self.note else ""
+        return f'<table class="skelnb-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}'
+
+    def show(self) -> None:
+        """Display now (HTML in a notebook, text elsewhere), for use in the middle of a cell."""
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+            if get_ipython() is not None:
+                display(self)
+                return
+        except ImportError:
+            pass
+        print(self)
+
+
+def table(rows, columns=None, **kwargs) -> Table:
+    """``Table(rows, columns, title=, note=, digits=)``, displayed by a notebook as HTML."""
+    return Table(rows, columns, **kwargs)
 
 
 setup()

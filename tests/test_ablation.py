@@ -19,11 +19,11 @@ TINY = Profile("quick", "cpu", (1, 3), 8, 1, 48, 1)
 
 
 def test_run_names():
-    assert ablation.run_name("cross-frame+GR") == "sem-joint"     # shared with the other chapters
-    assert {ablation.run_name(m) for m in MODES} == {"sem-joint", "sem-unified", "sem-single-frame", "sem-cross-frame"}
-    with pytest.raises(ValueError, match="unknown attention mode 'cross'"):
+    assert ablation.run_name("cross-frame+GR") == "sem-cross-frame+GR"
+    assert ablation.run_name("unified", 2) == "sem-unified-seed2"
+    assert {ablation.run_name(m) for m in MODES} == {f"sem-{m}" for m in MODES}
+    with pytest.raises(ValueError, match="unknown attention mode"):
         ablation.run_name("cross")
-
 
 def result(scores, labels):
     return EvalResult(scores=np.asarray(scores, float), labels=np.asarray(labels))
@@ -75,21 +75,23 @@ def test_row_cost_counts_the_profile_and_paper_models():
         ablation.row_cost("global", TINY)
 
 
-def test_train_row_trains_the_mode_and_reuses_the_shared_default_run(tmp_path, monkeypatch):
+def test_train_row_trains_the_mode_in_the_ablation_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("SKELNB_RUNS", str(tmp_path))
+    abl = recipes.ablation_profile(TINY)
+    assert (abl.num_frames, abl.epochs) == (TINY.num_frames // 2, 8)
     single = ablation.train_row("single-frame", TINY)
-    assert single.run_dir.name.startswith("sem-single-frame-") and single.trained_epochs == 1
+    assert single.run_dir.name.startswith("sem-single-frame-") and single.trained_epochs == abl.epochs
     assert single.final.num_classes == len(recipes.synthetic_data(TINY).class_names)
     default = ablation.train_row("cross-frame+GR", TINY)
-    assert default.run_dir.name.startswith("sem-joint-") and default.trained_epochs == 1
-    # the chapters' shared run is the same run: training it the chapters' way finds it finished
-    again = recipes.train("sem-joint", recipes.sem_model(TINY), *recipes.synthetic_datasets(prof=TINY), prof=TINY)
+    # the same call finds the finished run; another seed is another run
+    again = ablation.train_row("cross-frame+GR", TINY)
     assert again.run_dir == default.run_dir and again.trained_epochs == 0
     np.testing.assert_array_equal(again.final.scores, default.final.scores)
-    # and the two rows differ only in the attention layer: different runs, different scores
+    other = ablation.train_row("cross-frame+GR", TINY, seed=1)
+    assert other.run_dir.name.startswith("sem-cross-frame+GR-seed1-") and other.run_dir != default.run_dir
+    # the rows differ only in the attention layer: different runs, different scores
     assert single.run_dir != default.run_dir
     assert not np.allclose(single.final.scores, default.final.scores)
-
 
 def test_the_bone_stream_has_its_own_run_key():
     joint, bone = recipes.sem_model(TINY), recipes.sem_model(TINY, stream="bone")

@@ -1,16 +1,14 @@
 """Table 1 at small scale: SEM-Net's four attention rows, trained with the chapters' recipe.
 
-Every row is ``recipes.train(name, recipes.sem_model(prof, attention=mode), *recipes.synthetic_datasets())``:
-the same data, augmentation, epochs, optimiser and seed; only the attention layer of the
-SEM-blocks differs (Eq. 2-3, 4-5, 6 or 7; ``skelnb.sem.GRCFSA``). The default row,
-cross-frame+GR, is the book's shared ``"sem-joint"`` run (``recipes.sem_model(prof)``), so it is
-trained once for every chapter that uses it.
+Every row is ``recipes.train(name, recipes.sem_model(abl, seed=s, attention=mode), ...)`` in
+the ablation settings ``abl = recipes.ablation_profile(prof)``: the same data, augmentation,
+epochs, optimiser and seeds; only the attention layer of the SEM-blocks differs (Eq. 2-3, 4-5,
+6 or 7; ``skelnb.sem.GRCFSA``). Built in chapter 6.
 
 Besides the per-class accuracy, :func:`order_pair_stats` looks inside the *order pairs* of the
-synthetic set (sit down / stand up, raise / lower right hand: exact time reversals, see
-``skelnb.data.synthetic``): how much of the probability that a model puts on a pair goes to the
-right member: a finer measure than the accuracy, which is 1 as soon as the right member wins
-by any margin.
+benchmark (sit down / stand up ...: exact time reversals, ``skelnb.data.actions``): how much of
+the probability that a model puts on a pair goes to the right member, a finer measure than the
+accuracy, which is 1 as soon as the right member wins by any margin.
 """
 from __future__ import annotations
 
@@ -19,7 +17,7 @@ import torch
 
 from .. import profile as _profile
 from .. import recipes
-from ..data.synthetic import CLASS_NAMES
+from ..data.synthetic import CLASS_NAMES, CLASSES
 from ..evaluate import EvalResult
 from ..flops import count_macs, count_params, train_step_time
 from ..train import RunResult
@@ -27,7 +25,7 @@ from .attention import MODES
 from .net import SEMNet
 
 DEFAULT_MODE = "cross-frame+GR"
-ORDER_PAIRS = (("sit down", "stand up"), ("raise right hand", "lower right hand"))
+ORDER_PAIRS = tuple((c.reverse_of, c.name) for c in CLASSES if c.reverse_of)   # (forward, reversed)
 
 
 def _check_mode(mode: str) -> None:
@@ -35,17 +33,20 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"unknown attention mode {mode!r}; Table 1 has {MODES}")
 
 
-def run_name(mode: str) -> str:
-    """The run's name: ``"sem-joint"`` for the default row (shared by the chapters), else ``"sem-<mode>"``."""
+def run_name(mode: str, seed: int = 0) -> str:
+    """``"sem-<mode>"``, with ``-seed<s>`` for seeds other than 0."""
     _check_mode(mode)
-    return "sem-joint" if mode == DEFAULT_MODE else f"sem-{mode}"
+    return f"sem-{mode}" + (f"-seed{seed}" if seed else "")
 
 
-def train_row(mode: str, prof=None) -> RunResult:
-    """Train (or reuse the finished run of) one Table 1 row on the synthetic cross-subject split."""
-    prof = prof or _profile.current()
-    model = recipes.sem_model(prof) if mode == DEFAULT_MODE else recipes.sem_model(prof, attention=mode)
-    return recipes.train(run_name(mode), model, *recipes.synthetic_datasets(prof=prof), prof=prof)
+def train_row(mode: str, prof=None, seed: int = 0) -> RunResult:
+    """Train (or reuse the finished run of) one Table 1 row with one seed on the benchmark's
+    cross-subject split, in the chapters' ablation settings (``recipes.ablation_profile``)."""
+    _check_mode(mode)
+    abl = recipes.ablation_profile(prof)
+    model = recipes.sem_model(abl, seed=seed, attention=mode)
+    return recipes.train(run_name(mode, seed), model, *recipes.synthetic_datasets(prof=abl),
+                         recipes.train_config(abl, seed=seed), prof=abl)
 
 
 def row_cost(mode: str, prof=None, iters: int = 3, seed: int = 0) -> dict:

@@ -1,0 +1,1 @@
+"""The chapters' experiments: runs over seeds and the tables they feed."""
