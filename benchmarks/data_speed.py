@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from skelnb.data.ntu import write_skeleton  # noqa: E402
+from skelnb.data.ntu import write_skeleton
 
 REFERENCE = 162.0          # files/s, CTR-GCN's NTU parser, one core (measured on this machine)
 NTU120_FILES = 114_480

@@ -1,9 +1,9 @@
 """SPA-Net costs and CPU speed: SPA-3+1D and SPA-4D, quick and default size, spconv vs the reference.
 
-    python benchmarks/spa_bench.py                 # batch 2, 1 thread (under a minute on one idle core)
-    python benchmarks/spa_bench.py --batch 4 --iters 5
-    python benchmarks/spa_bench.py --device cuda    # the same table on a GPU (spconv's CUDA path)
-    python benchmarks/spa_bench.py --layers         # + every sparse layer of the default nets, both ways
+    .venv/bin/python benchmarks/spa_bench.py                 # batch 2, 1 thread (under a minute on one idle core)
+    .venv/bin/python benchmarks/spa_bench.py --batch 4 --iters 5
+    .venv/bin/python benchmarks/spa_bench.py --device cuda    # the same table on a GPU (spconv's CUDA path)
+    .venv/bin/python benchmarks/spa_bench.py --layers         # + every sparse layer of the default nets, both ways
 
 For every model: parameters; multiply-adds actually spent on the active sites (rulebook pairs x
 C_in x C_out, :func:`skelnb.spa.sparse_costs`) against the same layers run densely on the full
@@ -22,18 +22,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without install
-
-from skelnb.data.dataset import from_skeleton_set  # noqa: E402
-from skelnb.data.synthetic import SyntheticConfig, generate  # noqa: E402
-from skelnb.flops import count_params, time_calls  # noqa: E402
-from skelnb.spa import SPANet, SparseConv, SparseTensor, sparse_costs, spconv_available  # noqa: E402
-from skelnb.spa.sparse import sparse_layers  # noqa: E402
+from skelnb.data.dataset import from_skeleton_set
+from skelnb.data.synthetic import SyntheticConfig, generate
+from skelnb.flops import count_params, time_calls
+from skelnb.spa import SPANet, SparseConv, SparseTensor, sparse_costs, spconv_available
+from skelnb.spa.sparse import sparse_layers
 
 
 def batch_for(model: SPANet, n: int, sset) -> tuple[torch.Tensor, torch.Tensor]:
