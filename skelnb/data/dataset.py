@@ -11,6 +11,35 @@ from . import transforms as tf
 from .layouts import Layout, get_layout, to_bones
 
 
+class Rows:
+    """A lazy row subset ``arr[idx]`` of a (memory-mapped) array: indexing reads only the rows
+    asked for, so a train/test subset of a memmap is not copied into memory."""
+
+    def __init__(self, arr, idx):
+        self.arr, self.idx = arr, np.asarray(idx, dtype=np.int64)
+
+    @property
+    def shape(self):
+        return (len(self.idx),) + tuple(self.arr.shape[1:])
+
+    @property
+    def ndim(self):
+        return self.arr.ndim
+
+    @property
+    def dtype(self):
+        return self.arr.dtype
+
+    def __len__(self):
+        return len(self.idx)
+
+    def __getitem__(self, i):
+        return self.arr[self.idx[i]]
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.arr[self.idx], dtype=dtype)
+
+
 @dataclass(frozen=True)
 class Augment:
     """Training augmentations (the usual recipe of this model family)."""
