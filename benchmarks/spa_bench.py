@@ -146,10 +146,12 @@ def main(argv=None):
                 if backend == "spconv" and not spconv_available():
                     continue
                 model.set_backend(backend)
-                r[backend] = statistics.median(time_calls(synced(lambda: train_step(model, x, y)), args.iters, 1)) / args.batch
+                step = synced(lambda: train_step(model, x, y))
+                r[backend] = statistics.median(time_calls(step, args.iters, 1)) / args.batch
             if spconv_available():
                 model.set_backend("spconv")
-                r["conv_only"] = statistics.median(time_calls(synced(conv_layers_alone(model, x)), args.iters, 1)) / args.batch
+                convs = synced(conv_layers_alone(model, x))
+                r["conv_only"] = statistics.median(time_calls(convs, args.iters, 1)) / args.batch
             if args.layers and size == "default" and spconv_available():
                 r["layers"] = layer_times(model, x, args.iters, synced)
                 model.set_backend("spconv")
@@ -185,8 +187,10 @@ def main(argv=None):
     for r in rows:
         if "layers" not in r:
             continue
-        print(f"\ndefault SPA-{r['kind'].upper()}, layer by layer (ms for the batch, forward + backward, own rulebook):")
-        print(f"{'layer':<32}{'sites':>7}  {'kernel':<14}{'C_in->C_out':>12}{'spconv':>9}{'reference':>10}{'ref/sp':>8}")
+        print(f"\ndefault SPA-{r['kind'].upper()}, layer by layer "
+              "(ms for the batch, forward + backward, own rulebook):")
+        print(f"{'layer':<32}{'sites':>7}  {'kernel':<14}{'C_in->C_out':>12}"
+              f"{'spconv':>9}{'reference':>10}{'ref/sp':>8}")
         for name, mod, sites, sp, ref in r["layers"]:
             chans = f"{mod.in_channels}->{mod.out_channels}" if hasattr(mod, "in_channels") else "pool"
             print(f"{name:<32}{sites:>7}  {'x'.join(map(str, mod.kernel_size)):<14}{chans:>12}"
@@ -195,7 +199,8 @@ def main(argv=None):
     print("\nTargets:")
     default = [r for r in rows if r["size"] == "default"]
     ok1 = all(r.get("spconv") and r["reference"] / r["spconv"] >= 10 for r in default)
-    ratios = ", ".join(f"SPA-{r['kind'].upper()} {r['reference'] / r['spconv']:.1f}x" for r in default if r.get("spconv"))
+    ratios = ", ".join(f"SPA-{r['kind'].upper()} {r['reference'] / r['spconv']:.1f}x"
+                       for r in default if r.get("spconv"))
     print(f"  [{'met' if ok1 else 'NOT met'}] spconv >= 10x faster than the reference at default size ({ratios})")
     mem = min(r["dense_bytes"] / r["feature_bytes"] for r in rows)
     print(f"  [{'met' if mem >= 100 else 'NOT met'}] >= 100x less memory than a dense grid (smallest ratio {mem:.0f}x)")
