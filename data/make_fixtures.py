@@ -35,7 +35,8 @@ from skelnb.data.synthetic import SyntheticConfig, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 
-ID1, ID1_NEW, ID2, NOISE = 72057594037927936 + 1001, 72057594037927936 + 1377, 72057594037927936 + 1002, 72057594037927936 + 2049
+ID1, ID1_NEW, ID2, NOISE = (72057594037927936 + 1001, 72057594037927936 + 1377, 72057594037927936 + 1002,
+                            72057594037927936 + 2049)
 
 
 # the benchmark without its stronger faults (no crops, swaps, occlusions or false bodies): the

@@ -62,10 +62,12 @@ def test_the_graph_sees_relative_and_function_level_imports(tmp_path):
     (pkg / "data" / "__init__.py").write_text("from .a import f\n")
     (pkg / "data" / "a.py").write_text("import os\n\ndef f():\n    from . import b\n    from ..top import g\n")
     (pkg / "data" / "b.py").write_text("X = 1\n")
-    (pkg / "top.py").write_text("class G:\n    def g(self):\n        import skelnb.data.b\n        from .data import f\n")
+    (pkg / "top.py").write_text("class G:\n    def g(self):\n        import skelnb.data.b\n"
+                                "        from .data import f\n")
     graph = import_graph(pkg)
-    assert graph == {"skelnb": set(), "skelnb.data": {"skelnb.data.a"}, "skelnb.data.a": {"skelnb.data.b", "skelnb.top"},
-                     "skelnb.data.b": set(), "skelnb.top": {"skelnb.data", "skelnb.data.b"}}
+    assert graph == {"skelnb": set(), "skelnb.data": {"skelnb.data.a"},
+                     "skelnb.data.a": {"skelnb.data.b", "skelnb.top"}, "skelnb.data.b": set(),
+                     "skelnb.top": {"skelnb.data", "skelnb.data.b"}}
     assert find_cycle(graph) == ["skelnb.data", "skelnb.data.a", "skelnb.top", "skelnb.data"]
     (pkg / "top.py").write_text("import skelnb.data.b\n")
     assert find_cycle(import_graph(pkg)) is None
