@@ -1,6 +1,6 @@
 # skelnb: two commands for a fresh machine (see README.md).
 #   make book   builds the rendered book (every chapter executed, quick profile)
-#   make test   unit tests + every chapter under nbval + the headless-browser check of the book
+#   make test   ruff, unit tests + every chapter under nbval + the headless-browser check of the book
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -39,6 +39,7 @@ book: $(STAMP)
 	@echo "Book built: $(abspath $(BUILD))/index.html"
 
 test: book
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 clean:

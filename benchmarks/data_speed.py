@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from skelnb.data.ntu import write_skeleton  # noqa: E402
+from skelnb.data.ntu import write_skeleton
 
 REFERENCE = 162.0          # files/s, CTR-GCN's NTU parser, one core (measured on this machine)
 NTU120_FILES = 114_480
@@ -114,14 +111,15 @@ def main():
     t, c = time.perf_counter(), cpu_seconds()
     c1 = C.build_ntu_cache(src, out, "ntu60", cfg, workers=1, progress=False, force=True)
     b1, b1c = len(paths) / (time.perf_counter() - t), len(paths) / (cpu_seconds() - c)
-    print(f"cache build (parse+select+preprocess+write):")
+    print("cache build (parse+select+preprocess+write):")
     print(f"  1 worker:                     {b1:6.0f} files/s wall ({len(paths) / c1.meta['build_seconds']:4.0f} in "
           f"the parse loop), {b1c:6.0f} per CPU-s  ({b1 / REFERENCE:.1f}x reference)")
     W = max(1, a.workers)
     t, c = time.perf_counter(), cpu_seconds()
     cW = C.build_ntu_cache(src, out, "ntu60", cfg, workers=W, progress=False, force=True)
     bW, bWc = len(paths) / (time.perf_counter() - t), len(paths) / (cpu_seconds() - c)
-    print(f"  {W} workers (pool: {C.start_method()}):        {bW:6.0f} files/s wall ({len(paths) / cW.meta['build_seconds']:4.0f} in "
+    print(f"  {W} workers (pool: {C.start_method()}):        {bW:6.0f} files/s wall "
+          f"({len(paths) / cW.meta['build_seconds']:4.0f} in "
           f"the parse loop), {bWc:6.0f} per CPU-s  ({bW / REFERENCE:.1f}x reference, {bW / b1:.2f}x one worker)")
     print("  (wall = everything: listing, key, pool, parse loop, fsync of the memmap, old version removal)")
     print(f"  -> NTU-120 ({NTU120_FILES:,} files) at {bW:.0f} files/s: {NTU120_FILES / bW / 60:.1f} min "
@@ -145,7 +143,7 @@ def main():
                 continue
             dl = DataLoader(ds, batch_size=bs, shuffle=True, num_workers=workers, drop_last=True,
                             persistent_workers=workers > 0, generator=torch.Generator().manual_seed(0))
-            n, t, it = 0, None, None
+            n, t = 0, None
             while n < a.batches:
                 for x, y in dl:
                     if t is None:                       # start the clock after the first batch

@@ -1,7 +1,7 @@
 """SEM-Net costs beside the paper's Tables 1 and 2, CPU training time, and inference efficiency.
 
-    python benchmarks/sem_table.py            # all Table 1/2 rows (~2-3 min on 2 cores)
-    python benchmarks/sem_table.py --quick    # default + unified only, shorter timings
+    .venv/bin/python benchmarks/sem_table.py            # all Table 1/2 rows (~2-3 min on 2 cores)
+    .venv/bin/python benchmarks/sem_table.py --quick    # default + unified only, shorter timings
 
 Params / GMACs: counted on the meta device (skelnb.flops.count_macs = FlopCounterMode FLOPs / 2),
 per 2-person sample at the model's num_frames (128); the paper's "GFLOPs" are multiply-adds.
@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without install
-
-from skelnb.flops import count_macs, count_params, inference_time, matmul_flops_per_s, train_step_time  # noqa: E402
-from skelnb.sem import MODES, PAPER_TABLE1, PAPER_TABLE2, TABLE2, SEMNet  # noqa: E402
+from skelnb.flops import count_macs, count_params, inference_time, matmul_flops_per_s, train_step_time
+from skelnb.sem import MODES, PAPER_TABLE1, PAPER_TABLE2, TABLE2, SEMNet
 
 
 def measure(model: SEMNet, batch: int, frames: int, iters: int):

@@ -1,9 +1,9 @@
 """SPA-Net costs and CPU speed: SPA-3+1D and SPA-4D, quick and default size, spconv vs the reference.
 
-    python benchmarks/spa_bench.py                 # batch 2, 1 thread (under a minute on one idle core)
-    python benchmarks/spa_bench.py --batch 4 --iters 5
-    python benchmarks/spa_bench.py --device cuda    # the same table on a GPU (spconv's CUDA path)
-    python benchmarks/spa_bench.py --layers         # + every sparse layer of the default nets, both ways
+    .venv/bin/python benchmarks/spa_bench.py                 # batch 2, 1 thread (under a minute on one idle core)
+    .venv/bin/python benchmarks/spa_bench.py --batch 4 --iters 5
+    .venv/bin/python benchmarks/spa_bench.py --device cuda    # the same table on a GPU (spconv's CUDA path)
+    .venv/bin/python benchmarks/spa_bench.py --layers         # + every sparse layer of the default nets, both ways
 
 For every model: parameters; multiply-adds actually spent on the active sites (rulebook pairs x
 C_in x C_out, :func:`skelnb.spa.sparse_costs`) against the same layers run densely on the full
@@ -22,18 +22,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without install
-
-from skelnb.data.dataset import from_skeleton_set  # noqa: E402
-from skelnb.data.synthetic import SyntheticConfig, generate  # noqa: E402
-from skelnb.flops import count_params, time_calls  # noqa: E402
-from skelnb.spa import SPANet, SparseConv, SparseTensor, sparse_costs, spconv_available  # noqa: E402
-from skelnb.spa.sparse import sparse_layers  # noqa: E402
+from skelnb.data.dataset import from_skeleton_set
+from skelnb.data.synthetic import SyntheticConfig, generate
+from skelnb.flops import count_params, time_calls
+from skelnb.spa import SPANet, SparseConv, SparseTensor, sparse_costs, spconv_available
+from skelnb.spa.sparse import sparse_layers
 
 
 def batch_for(model: SPANet, n: int, sset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,10 +146,12 @@ def main(argv=None):
                 if backend == "spconv" and not spconv_available():
                     continue
                 model.set_backend(backend)
-                r[backend] = statistics.median(time_calls(synced(lambda: train_step(model, x, y)), args.iters, 1)) / args.batch
+                step = synced(lambda: train_step(model, x, y))
+                r[backend] = statistics.median(time_calls(step, args.iters, 1)) / args.batch
             if spconv_available():
                 model.set_backend("spconv")
-                r["conv_only"] = statistics.median(time_calls(synced(conv_layers_alone(model, x)), args.iters, 1)) / args.batch
+                convs = synced(conv_layers_alone(model, x))
+                r["conv_only"] = statistics.median(time_calls(convs, args.iters, 1)) / args.batch
             if args.layers and size == "default" and spconv_available():
                 r["layers"] = layer_times(model, x, args.iters, synced)
                 model.set_backend("spconv")
@@ -189,8 +187,10 @@ def main(argv=None):
     for r in rows:
         if "layers" not in r:
             continue
-        print(f"\ndefault SPA-{r['kind'].upper()}, layer by layer (ms for the batch, forward + backward, own rulebook):")
-        print(f"{'layer':<32}{'sites':>7}  {'kernel':<14}{'C_in->C_out':>12}{'spconv':>9}{'reference':>10}{'ref/sp':>8}")
+        print(f"\ndefault SPA-{r['kind'].upper()}, layer by layer "
+              "(ms for the batch, forward + backward, own rulebook):")
+        print(f"{'layer':<32}{'sites':>7}  {'kernel':<14}{'C_in->C_out':>12}"
+              f"{'spconv':>9}{'reference':>10}{'ref/sp':>8}")
         for name, mod, sites, sp, ref in r["layers"]:
             chans = f"{mod.in_channels}->{mod.out_channels}" if hasattr(mod, "in_channels") else "pool"
             print(f"{name:<32}{sites:>7}  {'x'.join(map(str, mod.kernel_size)):<14}{chans:>12}"
@@ -199,7 +199,8 @@ def main(argv=None):
     print("\nTargets:")
     default = [r for r in rows if r["size"] == "default"]
     ok1 = all(r.get("spconv") and r["reference"] / r["spconv"] >= 10 for r in default)
-    ratios = ", ".join(f"SPA-{r['kind'].upper()} {r['reference'] / r['spconv']:.1f}x" for r in default if r.get("spconv"))
+    ratios = ", ".join(f"SPA-{r['kind'].upper()} {r['reference'] / r['spconv']:.1f}x"
+                       for r in default if r.get("spconv"))
     print(f"  [{'met' if ok1 else 'NOT met'}] spconv >= 10x faster than the reference at default size ({ratios})")
     mem = min(r["dense_bytes"] / r["feature_bytes"] for r in rows)
     print(f"  [{'met' if mem >= 100 else 'NOT met'}] >= 100x less memory than a dense grid (smallest ratio {mem:.0f}x)")

@@ -1,8 +1,8 @@
 """Training throughput and efficiency of every model, quick and default (paper) size, on this CPU.
 
-    python benchmarks/train_speed.py                       # all models, both sizes (a few minutes)
-    python benchmarks/train_speed.py --sizes quick         # the small models only
-    python benchmarks/train_speed.py --models sem-joint --sizes default --steps 3
+    .venv/bin/python benchmarks/train_speed.py                       # all models, both sizes (a few minutes)
+    .venv/bin/python benchmarks/train_speed.py --sizes quick         # the small models only
+    .venv/bin/python benchmarks/train_speed.py --models sem-joint --sizes default --steps 3
 
 For each model it runs ``fit``'s own training step (:func:`skelnb.train.step_times`: forward,
 cross-entropy, backward, SGD Nesterov step) on batches the DataLoader made from the synthetic
@@ -28,19 +28,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without install
-
-from skelnb.data.dataset import Augment, from_skeleton_set  # noqa: E402
-from skelnb.data.synthetic import CLASS_NAMES, SyntheticConfig, generate  # noqa: E402
-from skelnb.flops import count_macs, count_params, matmul_flops_per_s  # noqa: E402
-from skelnb.train import TrainConfig, step_times  # noqa: E402
+from skelnb.data.dataset import Augment, from_skeleton_set
+from skelnb.data.synthetic import CLASS_NAMES, SyntheticConfig, generate
+from skelnb.flops import count_macs, count_params, matmul_flops_per_s
+from skelnb.train import TrainConfig, step_times
 
 REFERENCE = dict(model="CTR-GCN (facts.md)", samples_per_s=9.8, efficiency=0.54, batch=16, frames=64)
 

@@ -24,20 +24,19 @@ What it writes (about 0.5 MB in all):
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from skelnb.data.formats import write_ctrgcn_npz, write_pyskl
+from skelnb.data.ntu import write_skeleton
+from skelnb.data.shrec import write_synthetic_shrec
+from skelnb.data.synthetic import SyntheticConfig, generate
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from skelnb.data.formats import write_ctrgcn_npz, write_pyskl  # noqa: E402
-from skelnb.data.ntu import write_skeleton  # noqa: E402
-from skelnb.data.shrec import write_synthetic_shrec  # noqa: E402
-from skelnb.data.synthetic import SyntheticConfig, generate  # noqa: E402
-
-ID1, ID1_NEW, ID2, NOISE = 72057594037927936 + 1001, 72057594037927936 + 1377, 72057594037927936 + 1002, 72057594037927936 + 2049
+ID1, ID1_NEW, ID2, NOISE = (72057594037927936 + 1001, 72057594037927936 + 1377, 72057594037927936 + 1002,
+                            72057594037927936 + 2049)
 
 
 # the benchmark without its stronger faults (no crops, swaps, occlusions or false bodies): the

@@ -201,7 +201,8 @@ def check(root: Path = ROOT) -> list[str]:
         first = "".join(cells[0]["source"]) if cells else ""
         if not cells or cells[0]["cell_type"] != "markdown" or badge_markdown(rel, url, ref) not in first:
             out.append(f"{rel}: cell 0 (markdown) must contain {badge_markdown(rel, url, ref)}")
-        if len(cells) < 2 or cells[1]["cell_type"] != "code" or "".join(cells[1]["source"]).strip() != install_cell(url, ref):
+        if (len(cells) < 2 or cells[1]["cell_type"] != "code"
+                or "".join(cells[1]["source"]).strip() != install_cell(url, ref)):
             out.append(f"{rel}: cell 1 must be the Colab install cell (skelnb.colab.install_cell())")
         for k, c in enumerate(cells):
             text = "".join(c["source"])
@@ -243,10 +244,12 @@ def sync(root: Path = ROOT) -> list[str]:
             first = _BADGE.sub(lambda m: badge_markdown(rel, url, ref), first, count=1)
         else:   # under the title line
             head, _, rest = first.partition("\n")
-            first = f"{head}\n\n{badge_markdown(rel, url, ref)}\n" + (f"\n{rest.lstrip(chr(10))}" if rest.strip() else "")
+            first = (f"{head}\n\n{badge_markdown(rel, url, ref)}\n"
+                     + (f"\n{rest.lstrip(chr(10))}" if rest.strip() else ""))
         cells[0]["source"] = _lines(first)
         src1 = "".join(cells[1]["source"]) if len(cells) > 1 else ""
-        if cells[1:] and cells[1]["cell_type"] == "code" and '"google.colab" in sys.modules' in src1 and "%pip install" in src1:
+        if (cells[1:] and cells[1]["cell_type"] == "code" and '"google.colab" in sys.modules' in src1
+                and "%pip install" in src1):
             cells[1]["source"] = _lines(install_cell(url, ref))
         else:
             cells.insert(1, {"cell_type": "code", "execution_count": None, "id": uuid.uuid4().hex[:8],

@@ -314,7 +314,8 @@ DATA_RULES = {
     "stream": (lambda v: v in ("joint", "bone"), "'joint' or 'bone'"),
     "allow_pickle": (lambda v: isinstance(v, bool), "true or false"),
     "benchmark": (lambda v: isinstance(v, str) and v, "a benchmark name (text)"),
-    "subjects": (lambda v: (_is_int(v) and v >= 1) or (isinstance(v, list) and v and all(_is_int(s) and s >= 1 for s in v)),
+    "subjects": (lambda v: (_is_int(v) and v >= 1)
+                 or (isinstance(v, list) and v and all(_is_int(s) and s >= 1 for s in v)),
                  "an integer >= 1 or a list of subject ids >= 1"),
     "file": (lambda v: isinstance(v, (str, os.PathLike)) and str(v), "a file path (text)"),
     "cache": (lambda v: isinstance(v, (str, os.PathLike)) and str(v), "a folder path (text)"),

@@ -334,7 +334,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         loss_sum = data_time = step_time = 0.0
         bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{cfg.epochs}", disable=not progress or rank != 0,
                    leave=False, mininterval=1.0)
-        t0 = t_start = time.perf_counter()
+        t0 = t_start = t_first = time.perf_counter()     # t_first becomes the end of step 0 below
         for step, (x, y) in enumerate(bar):
             t1 = time.perf_counter()
             data_time += t1 - t0

@@ -188,7 +188,8 @@ FIGURES_JS = """() => [...document.querySelectorAll('.plotly-graph-div')].map(gd
     svgTraces: gd.querySelectorAll('.main-svg g.trace, .main-svg g.hm, .main-svg .imagelayer image').length,
     colors3d: [...new Set(colors)],
     sliders: (fl.sliders || []).map((s, k) => s.visible ? k : -1).filter(k => k >= 0),
-    menus: (fl.updatemenus || []).filter(m => m.visible).map(m => ({type: m.type, n: m.buttons.length, active: m.active})),
+    menus: (fl.updatemenus || []).filter(m => m.visible)
+      .map(m => ({type: m.type, n: m.buttons.length, active: m.active})),
   };
 })"""
 
@@ -285,7 +286,8 @@ def test_page(context, base_url, page_path):
                     if j == menu["active"]:
                         continue
                     group.locator(".updatemenu-header").click()
-                    gd.locator(".updatemenu-dropdown-button-group g:is(.updatemenu-dropdown-button, .updatemenu-button)").nth(j).click()
+                    gd.locator(".updatemenu-dropdown-button-group "
+                               "g:is(.updatemenu-dropdown-button, .updatemenu-button)").nth(j).click()
                 else:
                     group.locator(".updatemenu-button").nth(j).click()
                 _settle(page)
@@ -295,7 +297,8 @@ def test_page(context, base_url, page_path):
             assert changed > 100, f"{where}: updatemenu {i} ({menu['type']}) changed nothing"
 
         for i, k in enumerate(fig["sliders"]):  # click the rail near the end farther from the grip
-            active, n = gd.evaluate(f"el => [el._fullLayout.sliders[{k}].active, el._fullLayout.sliders[{k}].steps.length]")
+            active, n = gd.evaluate(f"el => [el._fullLayout.sliders[{k}].active, "
+                                    f"el._fullLayout.sliders[{k}].steps.length]")
             x = 0.1 if active > (n - 1) / 2 else 0.9
             before = _capture(page, gd)
             rail = gd.locator(".slider-container .slider-group").nth(i).locator(".slider-rail-touch-rect")
@@ -303,7 +306,8 @@ def test_page(context, base_url, page_path):
             box = rail.bounding_box()
             page.mouse.click(box["x"] + x * box["width"], box["y"] + box["height"] / 2)
             try:
-                page.wait_for_function(f"([id, a]) => document.getElementById(id)._fullLayout.sliders[{k}].active !== a",
+                page.wait_for_function(f"([id, a]) => "
+                                       f"document.getElementById(id)._fullLayout.sliders[{k}].active !== a",
                                        arg=[fig["id"], active], timeout=5_000)
             except Exception:
                 pytest.fail(f"{where}: clicking slider {i} did not move it (still at step {active})")

@@ -1,6 +1,5 @@
 """The command line end to end on tiny synthetic data, config files, and its clear errors."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from skelnb import cli
 from skelnb import config as C
@@ -196,7 +194,8 @@ def test_python_dash_m_entry_point(tmp_path):
                         "--weights", "1", "3"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert lines[-2].split()[:4] == ["fused", "4.00", "50.00", "100.00"]     # sample 0: 0.375 vs 0.625 (wrong), 1: 0.625 vs 0.375
+    # sample 0: 0.375 vs 0.625 (wrong), 1: 0.625 vs 0.375
+    assert lines[-2].split()[:4] == ["fused", "4.00", "50.00", "100.00"]
     p = subprocess.run([sys.executable, "-m", "skelnb", "train", "nope.yaml"], capture_output=True, text=True,
                        cwd=ROOT, timeout=60)
     assert p.returncode == 2 and "nope.yaml: config file not found" in p.stderr
@@ -210,7 +209,8 @@ def test_last_and_best_epoch_metrics_log_and_report(runs, capsys, tmp_path):
     code, out, err = _main(capsys, "train", joint, "--quiet", "--set", *sets)
     assert code == 0, err
     run = runs / "quick/sem-joint"
-    assert {"scores_last.npz", "scores_best.npz", "checkpoint_best.pt", "metrics.jsonl"} <= {p.name for p in run.iterdir()}
+    assert {"scores_last.npz", "scores_best.npz", "checkpoint_best.pt", "metrics.jsonl"} <= {
+        p.name for p in run.iterdir()}
     info = json.loads((run / "result.json").read_text())
     rows = read_metrics(run)
     assert [r["epoch"] for r in rows] == [1, 2, 3] and all("test_top1" in r and "test_mean_class" in r for r in rows)
@@ -284,7 +284,8 @@ def test_tensorboard_is_optional_and_logs_every_epoch(runs, capsys, monkeypatch)
     code, out, err = _main(capsys, "train", joint, "--quiet", "--tensorboard", "--set", *TINY, "train.eval_every=1")
     assert code == 0, err
     assert logged[0] == ("dir", str(runs / "quick/sem-joint" / "tensorboard")) and logged[-1][0] == "closed"
-    assert {("train/loss", 1), ("train/loss", 2), ("test/top1", 1), ("test/top1", 2), ("test/mean_class", 2)} <= set(logged)
+    assert {("train/loss", 1), ("train/loss", 2), ("test/top1", 1), ("test/top1", 2),
+            ("test/mean_class", 2)} <= set(logged)
 
 
 def test_skelnb_console_script(tmp_path):

@@ -14,7 +14,7 @@ from skelnb import config as C
 from skelnb.data import transforms as tf
 from skelnb.data.cache import build_ntu_cache
 from skelnb.data.dataset import Augment, SkeletonDataset
-from skelnb.data.formats import UnsafePickleError, load_ctrgcn_npz, load_pyskl
+from skelnb.data.formats import UnsafePickleError, load_pyskl
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ROOT / "tests" / "fixtures" / "formats"

@@ -26,7 +26,6 @@ from torch import nn
 
 from skelnb import cli
 from skelnb.evaluate import EvalResult
-from skelnb.recipes import synthetic_datasets
 from skelnb.sem.net import SEMNet
 from skelnb.train import TrainConfig, fit, load_checkpoint, train_sampler
 

@@ -98,7 +98,8 @@ def test_fuse_last_or_best_scores_of_run_folders(tmp_path):
         EvalResult(np.full_like(A.scores, 0.5), A.labels).save_scores(tmp_path / name / "scores.npz")
     assert np.array_equal(load_run(tmp_path / "a").scores, A.scores)          # scores_last.npz before scores.npz
     assert np.array_equal(load_run(tmp_path / "a", "best").scores, B.scores)
-    assert np.allclose(fuse_runs([tmp_path / "a", tmp_path / "b"], which="best").fused.scores, (A.scores + B.scores) / 2)
+    fused_best = fuse_runs([tmp_path / "a", tmp_path / "b"], which="best")
+    assert np.allclose(fused_best.fused.scores, (A.scores + B.scores) / 2)
     A.save(tmp_path / "old")                                                   # a run with scores.npz only
     assert np.array_equal(load_run(tmp_path / "old").scores, A.scores)
     with pytest.raises(FusionError, match="scores_best.npz: no scores file.*--which last"):

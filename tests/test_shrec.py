@@ -95,7 +95,8 @@ def test_empty_missing_and_length_mismatch(tmp_path):
     p = _seq_file(root)
     lines = p.read_text().splitlines()
     p.write_text("\n".join(lines[:-2]) + "\n")
-    with pytest.raises(SkeletonFormatError, match=re.escape(f"{p}:0:") + f".*{len(lines) - 2} frames.*says {len(lines)}"):
+    with pytest.raises(SkeletonFormatError,
+                       match=re.escape(f"{p}:0:") + f".*{len(lines) - 2} frames.*says {len(lines)}"):
         shrec.load_shrec(root, "train")
     s = shrec.load_shrec(root, "train", check_length=False)
     assert s.lengths[1] == len(lines) - 2

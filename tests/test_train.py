@@ -6,7 +6,7 @@ from torch.utils.data import TensorDataset
 
 from skelnb.evaluate import EvalResult, evaluate
 from skelnb.train import (CheckpointError, TrainConfig, fit, load_checkpoint, lr_at,
-                          run_dir_for, save_checkpoint)
+                          run_dir_for)
 
 
 def _toy(n=48, k=3, seed=0):

@@ -100,7 +100,8 @@ def forward_kinematics(body: dict, pose: dict, root=None, yaw=None) -> np.ndarra
         J[:, hip] = pelvis + hip_off[s]
         J[:, knee] = J[:, hip] + thigh
         J[:, ankle] = J[:, knee] + shank
-        J[:, foot] = J[:, ankle] + _apply(R_yaw @ _flex(pose["hip_flex"] - pose["knee_flex"] + 90 * DEG), DOWN) * b["foot"]
+        J[:, foot] = (J[:, ankle]
+                      + _apply(R_yaw @ _flex(pose["hip_flex"] - pose["knee_flex"] + 90 * DEG), DOWN) * b["foot"])
 
     # arms: upper arm = trunk . abduction . flexion; forearm adds elbow flexion (sagittal) and a
     # frontal elbow bend (used for waving). Hand, tip and thumb are rigid in the forearm frame.

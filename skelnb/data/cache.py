@@ -75,35 +75,6 @@ class CacheError(ValueError):
         return (type(self), (self.where, self.problem))
 
 
-class Rows:
-    """A lazy row subset ``arr[idx]`` of a (memory-mapped) array: indexing reads only the rows
-    asked for, so a train/test subset of a memmap is not copied into memory."""
-
-    def __init__(self, arr, idx):
-        self.arr, self.idx = arr, np.asarray(idx, dtype=np.int64)
-
-    @property
-    def shape(self):
-        return (len(self.idx),) + tuple(self.arr.shape[1:])
-
-    @property
-    def ndim(self):
-        return self.arr.ndim
-
-    @property
-    def dtype(self):
-        return self.arr.dtype
-
-    def __len__(self):
-        return len(self.idx)
-
-    def __getitem__(self, i):
-        return self.arr[self.idx[i]]
-
-    def __array__(self, dtype=None, copy=None):
-        return np.asarray(self.arr[self.idx], dtype=dtype)
-
-
 @dataclass
 class Cache:
     """An opened cache: ``data`` (N, C, T, V, M) memmap, ``labels``, ``lengths``, ``names``."""
@@ -148,7 +119,7 @@ class Cache:
         """A :class:`~skelnb.data.dataset.SkeletonDataset` over (a subset of) the cache,
         reading the memmap lazily (``num_frames``, ``augment``, ``stream`` ... pass through).
         ``center`` defaults to None for a centred cache (centre once) and 'first' otherwise."""
-        from .dataset import SkeletonDataset
+        from .dataset import Rows, SkeletonDataset
         labels = self.labels if labels is None else np.asarray(labels)
         data, lengths = self.data, self.lengths
         if indices is not None:

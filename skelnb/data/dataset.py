@@ -11,6 +11,35 @@ from . import transforms as tf
 from .layouts import Layout, get_layout, to_bones
 
 
+class Rows:
+    """A lazy row subset ``arr[idx]`` of a (memory-mapped) array: indexing reads only the rows
+    asked for, so a train/test subset of a memmap is not copied into memory."""
+
+    def __init__(self, arr, idx):
+        self.arr, self.idx = arr, np.asarray(idx, dtype=np.int64)
+
+    @property
+    def shape(self):
+        return (len(self.idx),) + tuple(self.arr.shape[1:])
+
+    @property
+    def ndim(self):
+        return self.arr.ndim
+
+    @property
+    def dtype(self):
+        return self.arr.dtype
+
+    def __len__(self):
+        return len(self.idx)
+
+    def __getitem__(self, i):
+        return self.arr[self.idx[i]]
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.arr[self.idx], dtype=dtype)
+
+
 @dataclass(frozen=True)
 class Augment:
     """Training augmentations (the usual recipe of this model family)."""
@@ -29,8 +58,9 @@ class SkeletonDataset(Dataset):
     resized to ``num_frames`` (with ``augment``: a random window of ``augment.crop`` of the valid
     frames; without: the centred window of ``test_crop`` of them -- the training crop's fraction
     keeps the temporal scale of training, DSTA-Net's centre crop; 1.0, the default, is the whole
-    span), optionally rotated and scaled, and turned into bone vectors when ``stream='bone'``. Augmentation randomness is a function of
-    (seed, epoch, index) only, so results do not depend on worker count or order.
+    span), optionally rotated and scaled, and turned into bone vectors when ``stream='bone'``.
+    Augmentation randomness is a function of (seed, epoch, index) only, so results do not depend
+    on worker count or order.
     """
 
     def __init__(self, data, labels, *, num_frames: int = 64, layout: str | Layout = "ntu25",
@@ -49,7 +79,8 @@ class SkeletonDataset(Dataset):
         if stream not in ("joint", "bone"):
             raise ValueError(f"SkeletonDataset: stream must be 'joint' or 'bone', got {stream!r}")
         if not 0 < float(test_crop) <= 1:
-            raise ValueError(f"SkeletonDataset: test_crop is a fraction of the valid frames in (0, 1], got {test_crop!r}")
+            raise ValueError(f"SkeletonDataset: test_crop is a fraction of the valid frames in (0, 1], "
+                             f"got {test_crop!r}")
         self.test_crop = float(test_crop)
         self.data, self.labels = data, np.asarray(labels, dtype=np.int64)
         self.lengths = None if lengths is None else np.asarray(lengths)

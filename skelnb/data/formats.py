@@ -68,8 +68,7 @@ class ArraySet:
 
     def dataset(self, indices=None, **kwargs):
         """A :class:`~skelnb.data.dataset.SkeletonDataset` over (a subset of) the samples."""
-        from .dataset import SkeletonDataset
-        from .cache import Rows
+        from .dataset import Rows, SkeletonDataset
         data, labels, lengths = self.data, self.labels, self.lengths
         if indices is not None:
             idx = np.asarray(indices)

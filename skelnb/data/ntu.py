@@ -201,8 +201,8 @@ def read_skeleton(path, *, num_joints: int = 25, nonfinite: str = "error") -> Ra
         i += 1
         for b in range(nb):
             if i >= len(lines):
-                raise SkeletonFormatError(path, len(lines), f"the file ends after this line, expected the info line of body "
-                                          f"{b + 1}/{nb} in frame {t + 1}/{T} (truncated file?)")
+                raise SkeletonFormatError(path, len(lines), f"the file ends after this line, expected the info "
+                                          f"line of body {b + 1}/{nb} in frame {t + 1}/{T} (truncated file?)")
             info = lines[i].split()
             if len(info) != 10:
                 raise SkeletonFormatError(path, i + 1, f"body info line of body {b + 1}/{nb} in frame {t + 1}/{T} "
@@ -373,7 +373,8 @@ def read_name_list(path) -> list[str]:
         try:
             out.append(str(parse_name(s)))
         except SkeletonFormatError:
-            raise SkeletonFormatError(path, k, f"not an NTU sample name: {s!r} (expected S###C###P###R###A###)") from None
+            raise SkeletonFormatError(path, k, f"not an NTU sample name: {s!r} "
+                                      "(expected S###C###P###R###A###)") from None
     return out
 
 

@@ -218,7 +218,8 @@ def fix_length(x: np.ndarray, num_frames: int, mode: str = "pad") -> tuple[np.nd
     return out, T
 
 
-def preprocess_sequence(x: np.ndarray, cfg: PreprocessConfig = PreprocessConfig(), path="<array>") -> tuple[np.ndarray, int]:
+def preprocess_sequence(x: np.ndarray, cfg: PreprocessConfig = PreprocessConfig(),
+                        path="<array>") -> tuple[np.ndarray, int]:
     """Steps 2-5 on a (C, T, V, M) sequence: -> ((C, num_frames, V, M) float32, valid length)."""
     if cfg.num_frames < 1:
         raise ValueError("preprocess_sequence: PreprocessConfig.num_frames must be >= 1")

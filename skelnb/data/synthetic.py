@@ -38,7 +38,8 @@ def camera_transform(points, camera: int, rng, distance=3.0):
     tilt = rng.uniform(-4, 4) * DEG
     z = np.cos(tilt) * z + np.sin(tilt) * np.array([0.0, -1.0, 0.0])
     y0 = np.array([0.0, 1.0, 0.0])
-    x = np.cross(y0, z); x /= np.linalg.norm(x)
+    x = np.cross(y0, z)
+    x /= np.linalg.norm(x)
     y = np.cross(z, x)
     # camera x must point to the camera's right: for a camera looking along z with y up, right = -x
     R = np.stack([-x, y, z])

@@ -121,7 +121,8 @@ class SEMBlock(nn.Module):
                           pos_encoding)
         self.bn_att = nn.BatchNorm2d(out_channels)
         self.res_att = (nn.Identity() if in_channels == out_channels else
-                        nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)))
+                        nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False),
+                                      nn.BatchNorm2d(out_channels)))
         self.tff = MSTFF(out_channels, out_channels, stride=stride, **tff_config(tff))
         self.res_tff = (nn.Identity() if stride == 1 else
                         nn.Sequential(nn.Conv2d(out_channels, out_channels, 1, stride=(stride, 1), bias=False),
@@ -194,7 +195,8 @@ class SEMNet(nn.Module):
             raise ValueError(f"SEMNet: expected a 5-D input {want}, got {shape}")
         N, C, T, Vx, M = x.shape
         if C != cfg.in_channels:
-            raise ValueError(f"SEMNet: expected C={cfg.in_channels} input channels {want}, got C={C} in {tuple(x.shape)}")
+            raise ValueError(f"SEMNet: expected C={cfg.in_channels} input channels {want}, "
+                             f"got C={C} in {tuple(x.shape)}")
         if Vx != V:
             raise ValueError(f"SEMNet: expected V={V} joints {want}, got V={Vx} in {tuple(x.shape)}")
         if min(N, T, M) < 1:

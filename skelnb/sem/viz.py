@@ -66,8 +66,9 @@ def attention_heatmap(weights, layout: str | Layout, *, title: str | None = None
     takes from (input v); joint names on both axes.
 
     ``weights``: a (V, V) array/tensor or {label: (V, V)} (nested dicts: labels joined by " / ");
-    with several labels a static dropdown picks one. ``zmid`` centres a diverging colour scale (e.g. 0 for centred logits, with
-    ``colorscale="RdBu_r"``); ``zmin``/``zmax`` fix the range (default: each map its own).
+    with several labels a static dropdown picks one. ``zmid`` centres a diverging colour scale
+    (e.g. 0 for centred logits, with ``colorscale="RdBu_r"``); ``zmin``/``zmax`` fix the range
+    (default: each map its own).
     """
     lay = get_layout(layout)
     names = list(lay.joints)

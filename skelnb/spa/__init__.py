@@ -3,11 +3,11 @@ from .net import (KINDS, PAPER_TABLE4, PAPER_TABLE5, Costs, LayerCost, MultiScal
                   SPANet, sparse_costs)
 from .sparse import (BACKENDS, Rulebook, SparseConv, SparseMaxPool, SparseTensor, align, build_rulebook, dense_conv,
                      dense_max_pool, global_pool, load_spconv, make_spconv, resolve_backend, set_backend,
-                     spconv_available, sparse_conv, sparse_max_pool, to_spconv)
+                     spconv_available, sparse_conv, sparse_max_pool)
 from .voxel import Normalized, collision_table, normalize, voxel_stats, voxelize
 
 __all__ = ["KINDS", "PAPER_TABLE4", "PAPER_TABLE5", "Costs", "LayerCost", "MultiScaleTemporal", "SPABlock",
            "SPAConfig", "SPANet", "sparse_costs", "BACKENDS", "Rulebook", "SparseConv", "SparseMaxPool",
            "SparseTensor", "align", "build_rulebook", "dense_conv", "dense_max_pool", "global_pool", "load_spconv",
            "make_spconv", "resolve_backend", "set_backend", "spconv_available", "sparse_conv", "sparse_max_pool",
-           "to_spconv", "Normalized", "collision_table", "normalize", "voxel_stats", "voxelize"]
+           "Normalized", "collision_table", "normalize", "voxel_stats", "voxelize"]

@@ -416,7 +416,8 @@ def sparse_costs(model: nn.Module, x) -> Costs:
     for name, m in model.named_modules():
         if isinstance(m, nn.Linear) and m is not getattr(model, "fc", None):
             linears[m] = name
-            hooks.append(m.register_forward_hook(lambda mod, inp, out, name=name: records.append((name, mod, inp[0], out))))
+            hooks.append(m.register_forward_hook(
+                lambda mod, inp, out, name=name: records.append((name, mod, inp[0], out))))
     was = model.training
     model.eval()
     try:

@@ -39,7 +39,7 @@ Weight layout is spconv's, ``(C_out, *kernel, C_in)``; bias ``(C_out,)``. The tw
 One module, :class:`SparseConv` (and :class:`SparseMaxPool`), owns the parameters and runs either
 backend with them: the spconv layer it drives *shares* the module's weight and bias Parameter
 objects, so switching ``module.backend`` needs no copy and gradients land in the same tensors;
-:func:`to_spconv` / :func:`load_spconv` convert to and from stand-alone spconv layers.
+:func:`make_spconv` / :func:`load_spconv` convert to and from stand-alone spconv layers.
 
 Differences between the backends (measured here, spconv-cu120 2.3.6 on CPU):
 
@@ -739,30 +739,6 @@ class SparseMaxPool(nn.Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, backend={self.backend!r}"
 
 
-def SubMConv3d(in_channels, out_channels, kernel_size, dilation=1, **kw) -> SparseConv:
-    return SparseConv(3, in_channels, out_channels, kernel_size, dilation=dilation, subm=True, **kw)
-
-
-def SubMConv4d(in_channels, out_channels, kernel_size, dilation=1, **kw) -> SparseConv:
-    return SparseConv(4, in_channels, out_channels, kernel_size, dilation=dilation, subm=True, **kw)
-
-
-def SparseConv3d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, **kw) -> SparseConv:
-    return SparseConv(3, in_channels, out_channels, kernel_size, stride, padding, dilation, subm=False, **kw)
-
-
-def SparseConv4d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, **kw) -> SparseConv:
-    return SparseConv(4, in_channels, out_channels, kernel_size, stride, padding, dilation, subm=False, **kw)
-
-
-def SparseMaxPool3d(kernel_size, stride=None, padding=0, dilation=1, **kw) -> SparseMaxPool:
-    return SparseMaxPool(3, kernel_size, stride, padding, dilation, **kw)
-
-
-def SparseMaxPool4d(kernel_size, stride=None, padding=0, dilation=1, **kw) -> SparseMaxPool:
-    return SparseMaxPool(4, kernel_size, stride, padding, dilation, **kw)
-
-
 # ============================================================================ conversion
 def make_spconv(conv: SparseConv, algo="auto", copy: bool = True):
     """A stand-alone spconv layer equivalent to ``conv`` (SubMConvNd or SparseConvNd).
@@ -790,8 +766,6 @@ def make_spconv(conv: SparseConv, algo="auto", copy: bool = True):
         layer.bias = conv.bias
     return layer.to(conv.weight.device) if copy else layer
 
-
-to_spconv = make_spconv
 
 
 @torch.no_grad()

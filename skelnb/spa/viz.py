@@ -72,7 +72,9 @@ def voxel_frames(st, layout: str | Layout = "ntu25", sample: int = 0, norm=None,
             for m in range(g.shape[-1]):
                 if norm.mask[sample, t, :, m].any():
                     seg = _segments(np.where(norm.mask[sample, t, :, m].cpu().numpy(), g[..., m], 0), lay.bones)
-                    xs += seg[0]; ys += seg[1]; zs += seg[2]
+                    xs += seg[0]
+                    ys += seg[1]
+                    zs += seg[2]
             out.append(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", line=dict(color="#666", width=2),
                                     hoverinfo="skip", name="skeleton"))
         return out
@@ -134,12 +136,16 @@ def rulebook_figure(in_coords, out_coords, rulebook, grid_shape, kernel_size=Non
         for i, j in zip(i_idx, o_idx):
             a, b = ic[i].astype(float), oc[j].astype(float)
             if np.array_equal(a, b):                                    # the centre tap: a tick above the site
-                xs += [a[0] - 0.25, a[0] + 0.25, None]; ys += [a[1] + 0.36, a[1] + 0.36, None]
-                sizes += [0, 0, 0]; angles += [0, 0, 0]
+                xs += [a[0] - 0.25, a[0] + 0.25, None]
+                ys += [a[1] + 0.36, a[1] + 0.36, None]
+                sizes += [0, 0, 0]
+                angles += [0, 0, 0]
             else:
                 d = (b - a) / np.linalg.norm(b - a)
-                xs += [a[0] + 0.3 * d[0], b[0] - 0.38 * d[0], None]; ys += [a[1] + 0.3 * d[1], b[1] - 0.38 * d[1], None]
-                sizes += [0, 10, 0]; angles += [0, float(np.degrees(np.arctan2(d[0], d[1]))), 0]
+                xs += [a[0] + 0.3 * d[0], b[0] - 0.38 * d[0], None]
+                ys += [a[1] + 0.3 * d[1], b[1] - 0.38 * d[1], None]
+                sizes += [0, 10, 0]
+                angles += [0, float(np.degrees(np.arctan2(d[0], d[1]))), 0]
         counts.append(len(i_idx))
         arrows.append(go.Scatter(x=xs, y=ys, mode="lines+markers", name=f"offset {offsets[o]}",
                                  line=dict(color=palette[o % len(palette)], width=2),

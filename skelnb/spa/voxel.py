@@ -149,7 +149,8 @@ def normalize(x, space: int = 64, *, mask: torch.Tensor | None = None, bounds=No
     else:
         lo_b, hi_b = (torch.as_tensor(b, dtype=x.dtype, device=x.device).reshape(3) for b in bounds)
         if not (hi_b > lo_b).all():
-            raise ValueError(f"normalize: bounds need lo < hi on every axis, got lo={lo_b.tolist()}, hi={hi_b.tolist()}")
+            raise ValueError(f"normalize: bounds need lo < hi on every axis, "
+                             f"got lo={lo_b.tolist()}, hi={hi_b.tolist()}")
         out = m.squeeze(-1) & ((pts < lo_b) | (pts > hi_b)).any(-1)
         if out.any() and not clip:
             n = int(out.sum())
