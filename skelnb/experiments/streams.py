@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import profile as _profile
 from .. import recipes
-from ..data.actions import FAMILIES, family_of
+from ..data.actions import family_of
 from ..data.synthetic import DEFAULT_DIFFICULTY
 from ..fuse import fuse
 from ..train import RunResult, run_dir_for
@@ -101,5 +101,3 @@ def families(evals) -> np.ndarray:
     """(N,) family of each test clip (the same clips for every result)."""
     return family_of()[evals[0].labels]
 
-
-FAMILY_NAMES = tuple(FAMILIES)
