@@ -79,70 +79,12 @@ PYSKL_SPLITS = {"ntu60-xsub": ("xsub_train", "xsub_val"), "ntu60-xview": ("xview
                 "ntu120-xsub": ("xsub_train", "xsub_val"), "ntu120-xset": ("xset_train", "xset_val")}
 NTU_CLASSES = {"ntu60": 60, "ntu120": 120}
 
-# ----------------------------------------------------------------------------- the paper's numbers
-# Top-1 accuracy (%) the paper reports for its own models (Tables 3, 4, 6, 8, 9; Table 7's
-# "SEM+SPA (ours)" row repeats Table 6's). Columns: NTU-60 CS = ntu60-xsub, CV = ntu60-xview;
-# NTU-120 CS = ntu120-xsub, CE = ntu120-xset; SHREC 14-cls = shrec14, 28-cls = shrec28.
-# ``streams``: the runs (skelnb/configs/<benchmark>_<stream>.yaml) whose softmax scores make the
-# row, fused with equal weights: SEM-Net = joint + bone (Sec. 3.1, "summed"); "SPA" in Tables
-# 6, 8, 9 is taken to be SPA-4D (Table 6's SPA-Net row repeats Table 4's SPA-4D numbers).
-PAPER_COLUMNS = {"ntu60-xsub": ("NTU-60", "CS"), "ntu60-xview": ("NTU-60", "CV"),
-                 "ntu120-xsub": ("NTU-120", "CS"), "ntu120-xset": ("NTU-120", "CE"),
-                 "shrec14": ("SHREC'17", "14-cls"), "shrec28": ("SHREC'17", "28-cls")}
-_SEM, _SPA = ("sem-joint", "sem-bone"), ("spa-4d",)
-_ROWS = [  # (table, setting, streams, {benchmark: paper top-1 %})
-    ("3", "SEM-joint", ("sem-joint",), {"ntu60-xsub": 90.5, "ntu60-xview": 95.6}),
-    ("3", "SEM-bone", ("sem-bone",), {"ntu60-xsub": 90.2, "ntu60-xview": 94.5}),
-    ("3", "SEM-fuse", _SEM, {"ntu60-xsub": 91.8, "ntu60-xview": 96.3}),
-    ("4", "SPA-3+1D", ("spa-3+1d",), {"ntu60-xsub": 89.2, "ntu60-xview": 94.9}),
-    ("4", "SPA-4D", ("spa-4d",), {"ntu60-xsub": 89.6, "ntu60-xview": 95.5}),
-    ("6", "SPA-Net", _SPA, {"ntu60-xsub": 89.6, "ntu60-xview": 95.5}),
-    ("6", "SEM-Net", _SEM, {"ntu60-xsub": 91.8, "ntu60-xview": 96.3}),
-    ("6", "SEM+SPA", _SEM + _SPA, {"ntu60-xsub": 92.6, "ntu60-xview": 97.1}),
-    ("6", "SEM-joint", ("sem-joint",), {"ntu60-xsub": 90.5, "ntu60-xview": 95.6}),
-    ("6", "SEM-joint+SPA", ("sem-joint",) + _SPA, {"ntu60-xsub": 92.0, "ntu60-xview": 96.9}),
-    ("7", "SEM+SPA (ours)", _SEM + _SPA, {"ntu60-xsub": 92.6, "ntu60-xview": 97.1}),
-    ("8", "SEM", _SEM, {"ntu120-xsub": 87.5, "ntu120-xset": 89.4}),
-    ("8", "SPA", _SPA, {"ntu120-xsub": 83.8, "ntu120-xset": 85.2}),
-    ("8", "SEM+SPA", _SEM + _SPA, {"ntu120-xsub": 88.7, "ntu120-xset": 90.3}),
-    ("9", "SEM", _SEM, {"shrec14": 95.0, "shrec28": 93.9}),
-    ("9", "SPA", _SPA, {"shrec14": 93.6, "shrec28": 91.9}),
-    ("9", "SEM+SPA", _SEM + _SPA, {"shrec14": 96.2, "shrec28": 94.4}),
-]
-
-
 # Training / test sizes of each benchmark as commonly reported (NTU after removing the samples
 # with missing skeletons: 302 for NTU-60, 535 for NTU-120; SHREC'17 from its split files). Only
 # for estimates before the data is at hand: a cache reports the exact counts of your copy.
 SPLIT_SIZES = {"ntu60-xsub": (40091, 16487), "ntu60-xview": (37646, 18932), "ntu120-xsub": (63026, 50919),
                "ntu120-xset": (54468, 59477), "ntu120-xset-paper": (59477, 54468),
                "shrec14": (1960, 840), "shrec28": (1960, 840)}
-
-
-@dataclass(frozen=True)
-class PaperResult:
-    table: str
-    setting: str
-    benchmark: str          # a key of PAPER_COLUMNS (also the config files' prefix)
-    top1: float             # the paper's top-1 accuracy, %
-    streams: tuple[str, ...]
-
-    @property
-    def dataset(self) -> str:
-        return PAPER_COLUMNS[self.benchmark][0]
-
-    @property
-    def column(self) -> str:
-        return PAPER_COLUMNS[self.benchmark][1]
-
-    def run_dirs(self, root: str | os.PathLike | None = None) -> list[Path]:
-        """The run folders of this row's streams (as the configs name them)."""
-        root = Path(root) if root is not None else runs_root()
-        return [root / self.benchmark / s for s in self.streams]
-
-
-PAPER_RESULTS: tuple[PaperResult, ...] = tuple(
-    PaperResult(t, s, b, v, streams) for t, s, streams, cols in _ROWS for b, v in cols.items())
 
 
 # ----------------------------------------------------------------------------- loading

@@ -12,6 +12,7 @@ from skelnb import cli
 from skelnb import config as C
 from skelnb.evaluate import EvalResult
 from skelnb.flops import count_params
+from skelnb.paper import PAPER_RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (ROOT / "skelnb" / "configs").glob("*.yaml") if not p.name.startswith("_"))
@@ -70,7 +71,7 @@ def test_every_config_parses_and_builds_its_model(path):
 
 def test_every_paper_number_has_its_configs():
     stems = {p.stem for p in CONFIGS}
-    for r in C.PAPER_RESULTS:
+    for r in PAPER_RESULTS:
         for s in r.streams:
             assert f"{r.benchmark}_{s}" in stems, (r, s)
 
