@@ -48,6 +48,7 @@ import numpy as np
 import torch
 import yaml
 
+from . import build
 from . import config as C
 from .evaluate import EvalResult, evaluate
 from .fuse import FusionError, fuse_runs
@@ -157,7 +158,7 @@ def _diff(a, b, prefix="") -> list[str]:
     return [] if a == b else [f"{prefix[:-1]}: {a!r} -> {b!r}"]
 
 
-def _macs(model, data: C.DataBundle) -> float | None:
+def _macs(model, data: build.DataBundle) -> float | None:
     """Multiply-adds per sample: counted on the meta device, or -- for SPA-Net, whose cost depends
     on the occupied voxels -- on the first (up to) 4 test samples."""
     if type(model).__name__ == "SPANet":
@@ -180,7 +181,7 @@ def _layout(name):
     return get_layout(name)
 
 
-def describe_model(model, data: C.DataBundle) -> str:
+def describe_model(model, data: build.DataBundle) -> str:
     from .flops import count_params
     macs = _macs(model, data)
     cost = f", {macs / 1e9:.2f} G multiply-adds per sample at T={data.num_frames}" if macs else ""
@@ -241,8 +242,8 @@ def train(path: str, args) -> EvalResult | None:
                                f"resume with the same settings, or use --out DIR for a new run")
     elif args.resume:
         _say(f"note: nothing to resume in {run_dir} (no {ckpt.name}): starting a new run", rank=rank)
-    data = C.build_data(cfg)
-    model = C.build_model(cfg, data)
+    data = build.build_data(cfg)
+    model = build.build_model(cfg, data)
     tc = cfg.train
     _say(f"run     {run_dir}", rank=rank)
     _say(f"config  {cfg.path}", rank=rank)
@@ -317,14 +318,14 @@ def _tensorboard(run_dir: Path):
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
-def _write_confusion(res: EvalResult, run_dir: Path, data: C.DataBundle) -> None:
+def _write_confusion(res: EvalResult, run_dir: Path, data: build.DataBundle) -> None:
     cm = res.confusion()
     lines = ["true\\pred," + ",".join(data.class_names)]
     lines += [f"{data.class_names[i]}," + ",".join(str(v) for v in row) for i, row in enumerate(cm)]
     _write_atomic(run_dir / "confusion.csv", "\n".join(lines) + "\n")
 
 
-def _report(res: EvalResult, data: C.DataBundle, run_dir: Path, brief: bool = False,
+def _report(res: EvalResult, data: build.DataBundle, run_dir: Path, brief: bool = False,
             which: str = "last") -> None:
     label = "test   " if which == "last" else "best   "
     note = "" if which == "last" else " (epoch selected on the test set: optimistic)"
@@ -384,8 +385,8 @@ def evaluate_target(target: str, args) -> EvalResult:
                            f"evaluated); use --which last")
         raise CLIError(f"{run_dir}: no checkpoint.pt; train first: python -m skelnb train {cfg.path or target}")
     state = load_checkpoint(ckpt)
-    data = C.build_data(cfg)
-    model = C.build_model(cfg, data)
+    data = build.build_data(cfg)
+    model = build.build_model(cfg, data)
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError) as e:
@@ -408,7 +409,7 @@ SCORES = {"last": "scores_last.npz", "best": "scores_best.npz"}
 CHECKPOINTS = {"last": "checkpoint.pt", "best": "checkpoint_best.pt"}
 
 
-def _save_evaluation(res: EvalResult, run_dir: Path, data: C.DataBundle, which: str, epoch: int) -> None:
+def _save_evaluation(res: EvalResult, run_dir: Path, data: build.DataBundle, which: str, epoch: int) -> None:
     """The scores of ``which`` (last: also ``scores.npz`` and ``confusion.csv``) and its part of
     ``result.json`` (the other part is kept)."""
     res.save_scores(run_dir / SCORES[which])

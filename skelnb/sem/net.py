@@ -94,17 +94,6 @@ class SEMConfig:
         return get_layout(self.layout).num_joints
 
 
-# The paper's numbers (NTU-60): Table 1 GFLOPs and CS/CV accuracy (%); Table 2 GFLOPs, M params, CS/CV.
-PAPER_TABLE1 = {"unified": dict(gflops=39.7, cs=85.3, cv=91.4),
-                "single-frame": dict(gflops=7.5, cs=88.4, cv=94.3),
-                "cross-frame": dict(gflops=7.4, cs=88.9, cv=94.9),
-                "cross-frame+GR": dict(gflops=7.4, cs=90.5, cv=95.6)}
-PAPER_TABLE2 = {"k=3": dict(gflops=9.2, mparams=6.4, cs=88.6, cv=94.2),
-                "k=9": dict(gflops=13.9, mparams=10.5, cs=89.3, cv=95.1),
-                "k=(3,5,7,9)": dict(gflops=8.0, mparams=5.3, cs=90.3, cv=95.5),
-                "d=(1,3,5,7)": dict(gflops=7.4, mparams=4.8, cs=90.5, cv=95.6)}
-
-
 class SEMBlock(nn.Module):
     """One SEM-block (Fig. 5): S-head GR-CFSA + linear mix, then MS-TFF; residual around each.
 

@@ -69,11 +69,6 @@ READOUTS = ("mean", "max", "mean+max")
 # (and their numbers) stay as they were; the paper size follows the authors (see SPAConfig)
 QUICK_INPUT = dict(persons="shared", collisions="sum", readout="mean+max")
 
-# The paper's numbers (NTU-60, accuracy %): Table 4 and Table 5 (s = space size, k = kernel).
-PAPER_TABLE4 = {"3+1d": dict(cs=89.2, cv=94.9), "4d": dict(cs=89.6, cv=95.5)}
-PAPER_TABLE5 = {(32, 5): dict(cs=88.5, cv=94.7), (64, 5): dict(cs=89.6, cv=95.5), (128, 5): dict(cs=89.5, cv=95.3),
-                (64, 3): dict(cs=88.6, cv=94.5), (64, 6): dict(cs=89.4, cv=95.3)}
-
 
 @dataclass(frozen=True)
 class SPAConfig:
