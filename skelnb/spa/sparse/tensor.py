@@ -134,7 +134,9 @@ def linearize(coords: torch.Tensor, spatial_shape: Sequence[int]) -> torch.Tenso
 
 
 def align(a: SparseTensor, b: SparseTensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features of a and b in one common site order (sorted by key); raises if the site sets differ."""
+    """Features of a and b in one common site order (sorted by key); raises if the site sets differ.
+
+    Compare the backends through it: spconv returns a strided layer's sites in another order."""
     ka, kb = a.keys(), b.keys()
     ia, ib = torch.argsort(ka), torch.argsort(kb)
     if len(ka) != len(kb) or not torch.equal(ka[ia], kb[ib]):
