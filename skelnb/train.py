@@ -454,10 +454,11 @@ def write_result(run_dir: Path, result: RunResult, cfg: TrainConfig, class_names
         info["class_names"] = list(class_names)
     if test_key is not None:
         info["test_set"] = test_key
-    _atomic_text(run_dir / "result.json", json.dumps(info, indent=1))
+    write_atomic(run_dir / "result.json", json.dumps(info, indent=1))
 
 
-def _atomic_text(path: Path, text: str, fsync: bool = False) -> None:
+def write_atomic(path: Path, text: str, fsync: bool = False) -> None:
+    """Write ``text`` to a temporary file beside ``path`` (``.NAME.tmp<pid>``), then rename it."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "w") as f:
@@ -497,7 +498,7 @@ def _rewrite_metrics(path: Path, history: list[dict], evals: list[dict]) -> None
                 pass                        # a line torn by a kill
     lines = [dict(m, time=old.get(m["epoch"])) for m in metrics_lines(history, evals)]
     if lines or path.exists():
-        _atomic_text(path, "".join(json.dumps(m) + "\n" for m in lines), fsync=True)
+        write_atomic(path, "".join(json.dumps(m) + "\n" for m in lines), fsync=True)
 
 
 def _append_line(path: Path, row: dict) -> None:

@@ -1,4 +1,4 @@
-"""skelnb.sem.ablation: the Table 1 rows at small scale and the order-pair statistics."""
+"""skelnb.experiments.sem_ablation: the Table 1 rows at small scale and the order-pair statistics."""
 import math
 
 import numpy as np
@@ -7,11 +7,11 @@ import torch
 
 from skelnb import recipes
 from skelnb.evaluate import EvalResult
+from skelnb.experiments import sem_ablation as ablation
 from skelnb.flops import count_macs
 from skelnb.paper import PAPER_TABLE1
 from skelnb.profile import Profile
 from skelnb.sem import MODES
-from skelnb.sem import ablation
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
