@@ -276,7 +276,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
     training settings (:meth:`TrainConfig.training_diff`; evaluation and loading settings may
     change) and the same use of mixed precision.
 
-    Several processes (``torchrun``, see ``skelnb.cli``): the caller initialises the process
+    Several processes (``torchrun``, see ``skelnb.distributed`` and ``skelnb.run_dir``): the caller initialises the process
     group, wraps the model in DistributedDataParallel and passes ``rank`` and ``world_size``.
     ``cfg.batch_size`` is the *global* batch: each process takes ``batch_size / world_size``
     samples per step (:func:`train_sampler`), DDP averages the gradients, so a step sees the same
