@@ -277,7 +277,8 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
     change) and the same use of mixed precision.
 
     Several processes (``torchrun``, see ``skelnb.distributed`` and ``skelnb.run_dir``): the
-    caller initialises the process group, wraps the model in DistributedDataParallel and passes ``rank`` and ``world_size``.
+    caller initialises the process group, wraps the model in DistributedDataParallel and
+    passes ``rank`` and ``world_size``.
     ``cfg.batch_size`` is the *global* batch: each process takes ``batch_size / world_size``
     samples per step (:func:`train_sampler`), DDP averages the gradients, so a step sees the same
     samples and (with SyncBatchNorm, or without batch statistics) the same gradient as one
