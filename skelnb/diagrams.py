@@ -267,14 +267,10 @@ def _chain(d: Diagram, cx, y, steps, w=None, gap=40, side="right"):
 
 
 # ============================================================================ Fig. 2
-def pipeline(x: torch.Tensor | None = None, sem: SEMNet | None = None, bone: SEMNet | None = None,
-             spa: SPANet | None = None) -> Diagram:
-    """Fig. 2: the clip goes to SEM-Net on joints, SEM-Net on bones and SPA-Net on voxels; the
-    streams' softmax scores are averaged. Shapes traced from the three models on ``x``."""
-    from .recipes import sem_model, spa_model
-    sem = sem or sem_model()
-    bone = bone or sem_model(stream="bone")
-    spa = spa or spa_model(kind="4d")
+def pipeline(sem: SEMNet, bone: SEMNet, spa: SPANet, x: torch.Tensor | None = None) -> Diagram:
+    """Fig. 2: the clip x (N, C, T, V, M) goes to SEM-Net on joints (``sem``), SEM-Net on bones
+    (``bone``) and SPA-Net on voxels (``spa``); the streams' softmax scores are averaged. Shapes
+    traced from the three models on ``x``."""
     x = sample_input(sem) if x is None else x
     d = Diagram("SEM-Net and SPA-Net: the two perspectives, fused",
                 "After the paper's Fig. 2 (overview of the pipeline); shapes traced from the package's models.")

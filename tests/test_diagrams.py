@@ -148,8 +148,8 @@ def texts(root):
 
 
 def test_pipeline(sem, spa, x):
-    d = diagrams.pipeline(x, sem=sem, bone=SEMNet.quick(num_classes=5, width=8, depth=3, num_frames=8,
-                                                        stream="bone"), spa=spa["4d"])
+    bone = SEMNet.quick(num_classes=5, width=8, depth=3, num_frames=8, stream="bone")
+    d = diagrams.pipeline(sem, bone, spa["4d"], x)
     root = check_svg(d._repr_svg_())
     words = texts(root)
     assert any("Fig. 2" in s for s in words)
