@@ -8,7 +8,7 @@ paper's N), M persons; sparse tensors are (P, C): P active sites. No dependency 
 standard library: :class:`Diagram` builds the SVG as a string and displays inline in a notebook
 (``_repr_svg_``, and ``_repr_html_`` so the static book embeds the SVG in the page).
 
-Drawn in book/03_cross_frame_attention.ipynb (Fig. 3), book/05_mstff.ipynb (Fig. 4),
+Drawn in book/04_global_regularization.ipynb (Fig. 3), book/05_mstff.ipynb (Fig. 4),
 book/06_semnet.ipynb (Fig. 5), book/11_spanet.ipynb (Fig. 6) and book/13_fusion.ipynb (Fig. 2).
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ WIDTH = 760                       # the book's text column, px
 CHAR = 0.6                        # estimated text width per character, in units of the font size
 FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
 MONO = "DejaVu Sans Mono, Menlo, Consolas, monospace"
+SYMBOLS = "N batch, C channels, T frames, V joints (the paper's N), M persons, P active sites, K classes."
 STYLES = {                        # box kind -> (fill, stroke)
     "op": ("#f3f4f6", "#4b5563"),
     "param": ("#dbeafe", "#1d4ed8"),       # learnable parameters: blue, as the paper's Fig. 3
@@ -224,7 +225,7 @@ class Diagram:
 
     # ------------------------------------------------------------------ output
     def svg(self) -> str:
-        lines = [self.caption] if isinstance(self.caption, str) else list(self.caption)
+        lines = ([self.caption] if isinstance(self.caption, str) else list(self.caption)) + [SYMBOLS]
         y = self.bottom + 24
         foot = ""
         for i, line in enumerate(lines):
@@ -325,20 +326,13 @@ def pipeline(sem: SEMNet, bone: SEMNet, spa: SPANet, x: torch.Tensor | None = No
 
 # ============================================================================ Fig. 3
 def _attention(model, x, block):
-    """The GR-CFSA layer and its input: from a SEMNet (block ``block``), a SEMBlock or the layer itself."""
-    if isinstance(model, SEMNet):
-        x = sample_input(model) if x is None else x
-        tr = trace_shapes(model, x)
-        return model.blocks[block], tr, x
-    if x is None:
-        raise ValueError("diagrams: give the input x (N, C, T, V) for a single layer or block")
-    return model, trace_shapes(model, x), x
-
-
-def _block_input(model, tr, block, x):
-    """The input tensor of SEM-block ``block`` (re-run up to it: shapes are in ``tr``, values are needed)."""
+    """The GR-CFSA layer, its input tensor and the net's input: from a SEMNet (block ``block``, its input
+    captured by a pre-hook during one forward pass), a SEMBlock or the layer itself (input ``x``)."""
     if not isinstance(model, SEMNet):
-        return x
+        if x is None:
+            raise ValueError("diagrams.gr_cfsa: give the input x (N, C, T, V) for a single layer or block")
+        return (model.att if isinstance(model, SEMBlock) else model), x, x
+    x = sample_input(model) if x is None else x
     captured = []
     h = model.blocks[block].register_forward_pre_hook(lambda m, inp: captured.append(inp[0]))
     was = model.training
@@ -349,7 +343,7 @@ def _block_input(model, tr, block, x):
     finally:
         model.train(was)
         h.remove()
-    return captured[0]
+    return model.blocks[block].att, captured[0], x
 
 
 def _batch_note(model, x) -> list[str]:
@@ -362,12 +356,11 @@ def _batch_note(model, x) -> list[str]:
 
 def gr_cfsa(model, x: torch.Tensor | None = None, block: int = 0) -> Diagram:
     """Fig. 3: GR-CFSA in tensor form, S heads at once, for block ``block`` of a SEMNet (or a
-    SEMBlock / GRCFSA with its input x (N, C, T, V)). Shapes from the layer's embed/weights/aggregate."""
-    blk, tr, x = _attention(model, x, block)
-    att = blk.att if isinstance(blk, SEMBlock) else blk
+    SEMBlock / GRCFSA with its input x (N, C, T, V)). Shapes from running the layer's own f12, embed,
+    weights, aggregate and forward on its input."""
+    att, xin, x = _attention(model, x, block)
     if not isinstance(att, GRCFSA) or att.mode not in ("cross-frame", "cross-frame+GR"):
         raise ValueError(f"gr_cfsa draws a cross-frame GRCFSA, got {getattr(att, 'mode', type(att).__name__)!r}")
-    xin = _block_input(model, tr, block, x)
     was = att.training
     att.eval()
     with torch.no_grad():
