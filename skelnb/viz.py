@@ -114,11 +114,12 @@ def present_joints(xyz: np.ndarray) -> np.ndarray:
     return ~zero | (zero.sum() == 1)
 
 
-def bone_segments(xyz: np.ndarray, bones) -> list[list]:
+def bone_segments(xyz: np.ndarray, bones, present=None) -> list[list]:
     """(3, V) joints -> x, y, z lists of bone segments separated by None (one line trace).
-    Bones with a missing end (:func:`present_joints`) are left out, so a dropped joint draws no line to 0."""
+    Bones with a missing end (``present`` (V,) False; default :func:`present_joints`) are left
+    out, so a dropped joint draws no line to 0."""
     out = [[], [], []]
-    seen = present_joints(xyz)
+    seen = present_joints(xyz) if present is None else np.asarray(present, dtype=bool)
     for c, p in bones:
         if seen[c] and seen[p]:
             for k in range(3):
@@ -215,21 +216,22 @@ def fitted_scene(P, eye=None, pad: float | None = None, titles=("x", "y (up)", "
                 camera=dict(up=dict(x=0, y=1, z=0), eye=eye or dict(x=0.3, y=0.4, z=-2.0)))
 
 
-def skeleton_traces(P, layout, *, width: float = 7, size: float = 4, showlegend: bool = True) -> list:
+def skeleton_traces(P, layout, *, present=None, width: float = 7, size: float = 4, showlegend: bool = True) -> list:
     """The skeleton of one pose P (3, V) as Scatter3d traces coloured by body part
     (``layout.parts``, :data:`PART_COLORS`): one bone trace per part (a bone takes the part of its
     child joint; the part's name in the legend), then one trace of the joints as markers (hover:
     joint name). Always ``len(layout.parts) + 1`` traces, so animation frames keep the count;
-    missing (all-zero) joints draw nothing (joints in no part: one more trace, "other")."""
+    missing joints (``present`` (V,) False; default :func:`present_joints`) draw nothing (joints
+    in no part: one more trace, "other")."""
     P = np.asarray(P, dtype=float)
     part, names = layout.part_of(), list(layout.parts)
     if (part < 0).any():                                                # joints in no part
         part, names = np.where(part < 0, len(names), part), names + ["other"]
-    seen = present_joints(P)
+    seen = present_joints(P) if present is None else np.asarray(present, dtype=bool)
     out = []
     for k, name in enumerate(names):
         bones = [(c, p) for c, p in layout.bones if part[c] == k]
-        xs, ys, zs = bone_segments(P, bones)
+        xs, ys, zs = bone_segments(P, bones, seen)
         out.append(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", name=name, legendgroup=name,
                                 line=dict(color=PART_COLORS[k % len(PART_COLORS)], width=width),
                                 hoverinfo="skip", showlegend=showlegend))

@@ -216,13 +216,13 @@ def attention_lines_figure(pose, layout: str | Layout, weights, top_k: int = 20,
     per_label = n_widths + 1
     fig = go.Figure(data=traces(0, initial=True))
     scene = fitted_scene(poses.transpose(1, 0, 2).reshape(3, -1), pad=0.08,
-                         eye=dict(x=0.3, y=0.3, z=-1.3))                   # in front, a little from the side, above
+                         eye=dict(x=0.8, y=0.45, z=-1.25))                   # in front, a little from the side, above
     scene.update({f"{a}axis": dict(scene[f"{a}axis"], showticklabels=False, backgroundcolor="#f6f6f6")
                   for a in "xyz"})
     note = (f"lines: the {top_k} strongest pairs {{u, v}} of the map; width and colour: "
             "V·max(w<sub>uv</sub>, w<sub>vu</sub>), the weight relative to uniform (1/V)")
     fig.update_layout(title=dict(text=title, x=0.01, y=0.98, yanchor="top"), height=height, scene=scene,
-                      margin=dict(l=0, r=0, t=115 if len(labels) > 1 else 60, b=0),
+                      margin=dict(l=0, r=0, t=115 if len(labels) > 1 else 60, b=80 if n_frames > 1 else 0),
                       legend=dict(title=dict(text="bones"), x=0.0, y=0.5, yanchor="middle", bgcolor="rgba(0,0,0,0)"),
                       annotations=[dict(text=note, showarrow=False, x=0, xanchor="left",
                                         y=1.0, yanchor="bottom", xref="paper", yref="paper",
