@@ -216,7 +216,7 @@ def attention_lines_figure(pose, layout: str | Layout, weights, top_k: int = 20,
     per_label = n_widths + 1
     fig = go.Figure(data=traces(0, initial=True))
     scene = fitted_scene(poses.transpose(1, 0, 2).reshape(3, -1), pad=0.08,
-                         eye=dict(x=0.8, y=0.45, z=-1.25))                   # in front, a little from the side, above
+                         eye=dict(x=0.9, y=0.5, z=-1.4))                   # in front, a little from the side, above
     scene.update({f"{a}axis": dict(scene[f"{a}axis"], showticklabels=False, backgroundcolor="#f6f6f6")
                   for a in "xyz"})
     note = (f"lines: the {top_k} strongest pairs {{u, v}} of the map; width and colour: "

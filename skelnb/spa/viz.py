@@ -71,7 +71,7 @@ def voxel_frames(st, layout: str | Layout = "ntu25", sample: int = 0, norm=None,
             xs, ys, zs = [], [], []
             for m in range(g.shape[-1]):
                 if norm.mask[sample, t, :, m].any():
-                    seg = bone_segments(np.where(norm.mask[sample, t, :, m].cpu().numpy(), g[..., m], 0), lay.bones)
+                    seg = bone_segments(g[..., m], lay.bones, norm.mask[sample, t, :, m].cpu().numpy())
                     xs += seg[0]
                     ys += seg[1]
                     zs += seg[2]
@@ -219,7 +219,7 @@ def activation_figure(acts, norm=None, layout: str | Layout = "ntu25", sample: i
         persons, pts = [], []
     lo = np.min([c.min(0) - d / 2 for c, _, _, d, _ in data] + [p.min(1) for p in pts], axis=0)
     hi = np.max([c.max(0) + d / 2 for c, _, _, d, _ in data] + [p.max(1) for p in pts], axis=0)
-    scene = fitted_scene(np.stack([lo, hi], axis=1), pad=0.03 * (hi - lo).max(), eye=dict(x=0.8, y=0.45, z=-1.25),
+    scene = fitted_scene(np.stack([lo, hi], axis=1), pad=0.03 * (hi - lo).max(), eye=dict(x=0.9, y=0.5, z=-1.4),
                          titles=("x (input voxels)", "y (up)", "z (depth)"))
     scene.update({f"{k}axis": dict(scene[f"{k}axis"], showticklabels=False, backgroundcolor="#f6f6f6") for k in "xyz"})
     px = 440 / (hi - lo).max()                                  # ~ pixels per input voxel in the scene
