@@ -186,11 +186,12 @@ def activation_figure(acts, norm=None, layout: str | Layout = "ntu25", sample: i
     batch, to draw the skeleton (bones coloured by body part, every person) in the input grid's
     coordinates; every site is drawn at its centre in those coordinates too (a site of a stage
     with a grid c times coarser spans c input voxels per axis), so all stages share one scene.
-    A slider picks the input frame (labels: frame numbers); each stage shows the frame of its
-    grid that covers it. Circle size and colour: |f| / mean |f| (the L2 norm of the site's
-    features over the mean of all sites of that stage and sample: 1 = an average site), on the
-    stage's own scale (colour bar); the largest circle is ``max_size`` px at the coarsest
-    spacing. Built in book/12_sparse_activations.ipynb.
+    A slider picks the input frame (labels: its number; without ``norm``, the frame t of the
+    finest grid given); each stage shows the frame of its grid that covers it. Circle area and
+    colour: |f| / mean |f| (the L2 norm of the site's features over the mean of all sites of
+    that stage and sample: 1 = an average site), on the stage's own scale (colour bar, 0 to the
+    stage's largest); diameters grow with the site's extent, at most ``max_size`` px.
+    Built in book/12_sparse_activations.ipynb.
     """
     lay = get_layout(layout)
     stages = list(acts) if isinstance(acts, (list, tuple)) else [acts]
@@ -213,8 +214,7 @@ def activation_figure(acts, norm=None, layout: str | Layout = "ntu25", sample: i
         g = norm.grid[sample].detach().cpu().numpy()            # (3, T, V, M) input grid units
         ok = norm.mask[sample].cpu().numpy()                    # (T, V, M)
         persons = [m for m in range(g.shape[-1]) if ok[..., m].any()]
-        bodies = g[:, :, :, persons] * ok[None][..., persons]    # (3, T, V, M'): invalid joints at 0
-        pts = [bodies.reshape(3, -1)[:, ok[..., persons].reshape(-1)]]
+        pts = [g[:, ok]]                                        # (3, K) every valid joint of every frame
     else:
         persons, pts = [], []
     lo = np.min([c.min(0) - d / 2 for c, _, _, d, _ in data] + [p.min(1) for p in pts], axis=0)
