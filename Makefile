@@ -38,9 +38,12 @@ book: $(STAMP)
 	@echo $(PKG_HASH) > _build/.skelnb-hash
 	@echo "Book built: $(abspath $(BUILD))/index.html"
 
+# The chapters run a second time under nbval, from the runs the build trained (nothing is
+# trained again), so two pytest workers of one thread each share the two cores: each chapter's
+# cells stay together in one worker (--dist loadscope), in order.
 test: book
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest --durations=25
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadscope --durations=25
 
 clean:
 	rm -rf _build _static/plotly.min.js
