@@ -1,6 +1,7 @@
 """The built book in a real headless Chromium: offline, no JS errors, every plotly figure drawn
-and its sliders / menus working; the Colab launch button and badge of every chapter and every
-link to the repository point to the one address (_config.yml's repository url and pinned ref).
+and its sliders / menus working, no code cell, code block or output wider than the page's column
+(at 1280 px: nothing scrolls sideways); the Colab launch button and badge of every chapter and
+every link to the repository point to the one address (_config.yml's repository url and pinned ref).
 
 Needs `make book` (_build/html) and Chromium (Debian: `apt-get install chromium`); skipped
 otherwise. Screenshots go to _build/screenshots/<page>.png.
@@ -194,6 +195,32 @@ FIGURES_JS = """() => [...document.querySelectorAll('.plotly-graph-div')].map(gd
 })"""
 
 
+# Blocks that must fit the page's column (a code cell's lines are at most 82 characters, the
+# column holds 83 at 1280 px; printed output wraps, _static/skelnb.css). scrollWidth >
+# clientWidth: the block scrolls sideways, or its content spills out of it.
+WIDE_JS = """() => {
+  const kinds = [["code cell", "div.cell_input pre"],
+                 ["output", "div.cell_output pre, div.cell_output .output, div.cell_output"],
+                 ["code block", "div.highlight pre"]];   // a code block of the text
+  const seen = new Set(), out = [];
+  for (const [kind, sel] of kinds) {
+    for (const el of document.querySelectorAll(sel.split(",").map(s => `article ${s}`).join())) {
+      if (seen.has(el)) continue;
+      seen.add(el);
+      if (el.scrollWidth <= el.clientWidth + 1) continue;
+      const lines = (el.innerText || el.textContent || "").split("\\n");
+      const widest = lines.reduce((a, b) => (b.length > a.length ? b : a), "");
+      out.push({kind, scroll: el.scrollWidth, client: el.clientWidth,
+                start: lines.join(" ").trim().slice(0, 40), widest: widest.trim().slice(0, 60)});
+    }
+  }
+  const doc = document.documentElement;
+  if (doc.scrollWidth > window.innerWidth + 1)
+    out.push({kind: "page", scroll: doc.scrollWidth, client: window.innerWidth, start: "", widest: ""});
+  return out;
+}"""
+
+
 def _image(png):
     from PIL import Image
     return Image.open(io.BytesIO(png)).convert("RGB")
@@ -261,6 +288,10 @@ def test_page(context, base_url, page_path):
     problems += [f"{page_path}: the Colab badge image did not load" for link in links
                  if link["badge"] and not link["badgeDrawn"]]
     assert not problems, "\n".join(problems)
+    wide = page.evaluate(WIDE_JS)   # nothing scrolls sideways
+    assert not wide, f"{page_path}: wider than the column (scrollWidth > clientWidth):\n" + "\n".join(
+        f"  {w['kind']} {w['start']!r}: {w['scroll']} > {w['client']} px, widest line {w['widest']!r}"
+        for w in wide)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / (page_path[:-len(".html")].replace("/", "_") + ".png"), full_page=True)
 
