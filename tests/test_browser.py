@@ -9,6 +9,7 @@ otherwise. Screenshots go to _build/screenshots/<page>.png.
 import functools
 import http.server
 import io
+import json
 import re
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+CODE_LINE_MAX = 82   # characters of a chapter's code line
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -117,6 +119,19 @@ def test_every_chapter_has_a_page_with_its_colab_links():
         assert not address_problems(page, [dict(href=h, launch=True, badge=True) for h in hrefs])
 
 
+def test_code_lines_fit_the_column():
+    """Without a browser: a chapter's code line is at most CODE_LINE_MAX characters (the
+    column of a 1280-px-wide window holds 83 characters of the book's 13px code,
+    _static/skelnb.css), so a code cell does not scroll sideways. Cell 1 is
+    skelnb.colab.install_cell() (tests/test_notebooks.py); test_page measures it."""
+    long = [f"{nb.name} cell {k}: {len(line)} characters: {line[:60]!r}"
+            for nb in colab.toc_notebooks(ROOT)
+            for k, cell in enumerate(json.loads(nb.read_text())["cells"])
+            if cell["cell_type"] == "code" and k != 1
+            for line in "".join(cell["source"]).splitlines() if len(line) > CODE_LINE_MAX]
+    assert not long, "code lines wider than the column:\n" + "\n".join(long)
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -195,9 +210,9 @@ FIGURES_JS = """() => [...document.querySelectorAll('.plotly-graph-div')].map(gd
 })"""
 
 
-# Blocks that must fit the page's column (a code cell's lines are at most 82 characters, the
-# column holds 83 at 1280 px; printed output wraps, _static/skelnb.css). scrollWidth >
-# clientWidth: the block scrolls sideways, or its content spills out of it.
+# Blocks that must fit the page's column at 1280 px (code lines: test_code_lines_fit_the_column;
+# printed output wraps, _static/skelnb.css). scrollWidth > clientWidth: the block scrolls
+# sideways, or its content spills out of it.
 WIDE_JS = """() => {
   const kinds = [["code cell", "div.cell_input pre"],
                  ["output", "div.cell_output pre, div.cell_output .output, div.cell_output"],
