@@ -40,7 +40,7 @@ book: $(STAMP)
 
 test: book
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 clean:
 	rm -rf _build _static/plotly.min.js

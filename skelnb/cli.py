@@ -1,5 +1,11 @@
 """Command line: train, evaluate and fuse runs described by YAML configs (``skelnb/configs``).
 
+Route of ``skelnb train CONFIG``, one way down: here the arguments are parsed, the lines printed
+and the exit status set; :mod:`skelnb.config` loads and checks the config; :func:`skelnb.run_dir.train_run`
+prepares the run folder, builds the data and the model (``config.build_data``, ``build_model``) and
+trains it (:func:`skelnb.train.fit`, with :mod:`skelnb.distributed` for several processes), which
+scores the test set (:mod:`skelnb.evaluate`); what comes back up is only printed here.
+
     skelnb train CONFIG [CONFIG ...] [--resume] [--out DIR] [--set key=value ...] [--tensorboard]
     skelnb evaluate CONFIG|RUN_DIR [...] [--which last|best] [--set key=value ...]
     skelnb fuse RUN_DIR RUN_DIR [...] [--which last|best] [--weights W W ...] [--out DIR]
@@ -16,15 +22,7 @@ the global batch (each process takes batch_size / processes), BatchNorm layers b
 SyncBatchNorm on CUDA (``distributed.sync_bn``), and only rank 0 writes files; see
 :func:`skelnb.train.fit` for what is then equal to a one-process run.
 
-A run folder (``$SKELNB_RUNS/<config name>`` or ``--out``) holds ``config.yaml`` (the resolved
-config), ``checkpoint.pt`` (every epoch, atomic), ``metrics.jsonl`` (one line per epoch, written
-as it ends), ``scores_last.npz`` (= ``scores.npz``, the last epoch's test softmax scores),
-``scores_best.npz`` + ``checkpoint_best.pt`` (the evaluated epoch of highest test top-1:
-selected on the test set, hence optimistic), ``result.json`` (top-1/top-5/mean-class and
-per-class accuracy, last epoch first, then the best), ``confusion.csv`` and ``run.json``
-(history, timings, sizes). ``--resume`` continues a killed run from its last finished epoch, or
-just re-evaluates a finished one; settings that change nothing learned (``train.eval_every``,
-``eval_batch_size``, ``num_workers``, and ``amp`` where it did nothing, on a CPU) may differ.
+What a run folder holds, and which settings ``--resume`` may change: :mod:`skelnb.run_dir`.
 
 Results are never overwritten by accident: ``evaluate RUN --set ...`` with settings that change
 the numbers (``data.num_frames`` ...) writes into ``RUN/eval-<hash>/`` with its own
@@ -39,19 +37,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
+from . import build
 from . import config as C
 from .evaluate import EvalResult, evaluate
 from .fuse import FusionError, fuse_runs
-from .train import BEST_NOTE, CheckpointError, device_of, fit, load_checkpoint
+from .run_dir import EVAL_FREE_KEYS, RunDirError, config_diff, saved_config, train_run, write_confusion
+from .train import BEST_NOTE, CheckpointError, device_of, load_checkpoint, write_atomic
 
 EXIT_ERROR = 2
 
@@ -69,8 +66,8 @@ def own_errors() -> tuple:
     from .evaluate import ScoresError
     from .predict import PredictError
     from .report import ReportError
-    return (CLIError, C.ConfigError, CheckpointError, FusionError, SkeletonFormatError, UnsafePickleError,
-            CacheError, InputError, ScoresError, ReportError, PredictError)
+    return (CLIError, RunDirError, C.ConfigError, CheckpointError, FusionError, SkeletonFormatError,
+            UnsafePickleError, CacheError, InputError, ScoresError, ReportError, PredictError)
 
 
 def check_device(name: str) -> str:
@@ -102,229 +99,24 @@ def _say(*a, rank: int = 0):
         sys.stdout.flush()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _remove_stale_tmp(run_dir: Path) -> None:
-    """Temporary files a killed process left (``.checkpoint.pt.tmp<pid>`` ...)."""
-    for f in run_dir.glob(".*.tmp*"):
-        pid = "".join(ch for ch in f.name.rsplit("tmp", 1)[-1] if ch.isdigit())
-        try:
-            os.kill(int(pid), 0)
-        except (ValueError, ProcessLookupError):
-            f.unlink(missing_ok=True)
-        except PermissionError:
-            pass
-
-
-# keys that change nothing that is learned: a run may be resumed with other values (fit's check,
-# TrainConfig.training_diff, leaves the same ones out; for train.amp fit checks what mixed
-# precision actually did on the device -- nothing on a CPU)
-RESUMABLE_KEYS = ("train.eval_every", "train.eval_batch_size", "train.num_workers", "train.amp")
-# keys that change nothing in an evaluation's numbers: evaluate writes into the run folder itself
-EVAL_FREE_KEYS = RESUMABLE_KEYS + ("data.root", "data.allow_pickle")
-
-
-def saved_config(run_dir: Path) -> C.RunConfig | None:
-    """The config a run was trained with: its ``config.yaml``, else the copy every checkpoint
-    carries (None: neither)."""
-    saved = run_dir / "config.yaml"
-    if saved.is_file():
-        try:
-            raw = yaml.safe_load(saved.read_text())
-        except yaml.YAMLError as e:
-            raise CLIError(f"{saved}: not valid YAML ({e})") from None
-        if not isinstance(raw, dict):
-            raise CLIError(f"{saved}: not a config (a mapping of sections)")
-        return C.from_dict(raw)
-    for name in ("checkpoint.pt", "checkpoint_best.pt"):
-        if (run_dir / name).is_file():
-            raw = load_checkpoint(run_dir / name).get("run_config")
-            if isinstance(raw, dict):
-                return C.from_dict(raw)
-    return None
-
-
-def _diff(a, b, prefix="") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in sorted(set(a) | set(b), key=str):
-            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
-        return out
-    return [] if a == b else [f"{prefix[:-1]}: {a!r} -> {b!r}"]
-
-
-def _macs(model, data: C.DataBundle) -> float | None:
-    """Multiply-adds per sample: counted on the meta device, or -- for SPA-Net, whose cost depends
-    on the occupied voxels -- on the first (up to) 4 test samples."""
-    if type(model).__name__ == "SPANet":
-        from .spa.net import sparse_costs
-        n = min(4, len(data.test))
-        if n == 0:
-            return None
-        x = torch.stack([data.test[i][0] for i in range(n)])
-        return sparse_costs(model, x).per_sample()["macs"]
-    from .flops import count_macs
-    x = torch.zeros(1, data.in_channels, data.num_frames, _layout(data.layout).num_joints, data.num_persons)
-    try:
-        return count_macs(model, x)
-    except Exception:       # a model whose forward cannot run on the meta device
-        return None
-
-
-def _layout(name):
-    from .data.layouts import get_layout
-    return get_layout(name)
-
-
-def describe_model(model, data: C.DataBundle) -> str:
-    from .flops import count_params
-    macs = _macs(model, data)
-    cost = f", {macs / 1e9:.2f} G multiply-adds per sample at T={data.num_frames}" if macs else ""
-    return f"{type(model).__name__}: {count_params(model) / 1e6:.2f} M parameters{cost}"
-
-
-# ----------------------------------------------------------------------------- distributed
-def init_distributed(device: str | None):
-    """(rank, world_size, device) from torchrun's environment (one process: 0, 1, device)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = device_of(device)
-    if world == 1:
-        return 0, 1, dev
-    import torch.distributed as dist
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if dev.type == "cuda":
-        dev = torch.device("cuda", local)
-        torch.cuda.set_device(dev)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return rank, world, dev
-
-
-def wrap_ddp(model: torch.nn.Module, dev: torch.device, sync_bn: bool = True, rank: int = 0):
-    """DistributedDataParallel around ``model``; BatchNorm -> SyncBatchNorm where it works (CUDA).
-
-    SyncBatchNorm computes the batch statistics over the global batch, so a DDP step equals a
-    one-process step on the same samples. PyTorch's SyncBatchNorm runs on GPUs only: on CPU
-    (gloo) each process normalises over its own batch_size / processes samples, which is
-    *not* the same computation as one process normalising over the whole batch."""
-    from torch.nn.parallel import DistributedDataParallel as DDP
-    has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    if sync_bn and has_bn:
-        if dev.type == "cuda":
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        else:
-            _say("note: SyncBatchNorm needs CUDA; on CPU each process keeps its own BatchNorm statistics "
-                 "(over batch_size / processes samples)", rank=rank)
-    model.to(dev)
-    return DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-
-
 # ----------------------------------------------------------------------------- train
 def train(path: str, args) -> EvalResult | None:
     cfg = C.load_config(path, args.set or ())
-    rank, world, dev = init_distributed(args.device)
-    run_dir = cfg.run_dir(args.out)
-    ckpt = run_dir / "checkpoint.pt"
-    if ckpt.exists():
-        if not args.resume:
-            raise CLIError(f"{run_dir} already holds a run ({ckpt.name}); pass --resume to continue it "
-                           f"(or re-evaluate it if finished), or --out DIR for a new run")
-        old = saved_config(run_dir)
-        if old is not None:
-            diff = [d for d in _diff(old.identity(), cfg.identity()) if d.split(":")[0] not in RESUMABLE_KEYS]
-            if diff:
-                raise CLIError(f"{run_dir} was started with another config ({'; '.join(diff)}); "
-                               f"resume with the same settings, or use --out DIR for a new run")
-    elif args.resume:
-        _say(f"note: nothing to resume in {run_dir} (no {ckpt.name}): starting a new run", rank=rank)
-    data = C.build_data(cfg)
-    model = C.build_model(cfg, data)
-    tc = cfg.train
-    _say(f"run     {run_dir}", rank=rank)
-    _say(f"config  {cfg.path}", rank=rank)
-    _say(f"data    {data.description}, {data.num_classes} classes, T={data.num_frames}", rank=rank)
-    desc = describe_model(model, data)
-    _say(f"model   {desc}", rank=rank)
-    _say(f"train   {tc.epochs} epoch{'s' * (tc.epochs > 1)}, batch {tc.batch_size}"
-         + (f" ({tc.batch_size // world} per process x {world})" if world > 1 else "")
-         + f", lr {tc.lr} ({tc.schedule}, warm-up {tc.warmup_epochs}), device {dev}", rank=rank)
-    if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_tmp(run_dir)
-        _write_atomic(run_dir / "config.yaml", cfg.to_yaml())
-    if world > 1:
-        model = wrap_ddp(model, dev, cfg.distributed.get("sync_bn", True), rank)
-    board = _tensorboard(run_dir) if args.tensorboard and rank == 0 else None
-
-    def log(row):
-        test = (f"  test top-1 {100 * row['test_top1']:5.1f} %  mean-class {100 * row['test_mean_class']:5.1f} %"
-                if "test_top1" in row else "")
-        _say(f"epoch {row['epoch']:>3}/{tc.epochs}  loss {row['loss']:.4f}  acc {100 * row['acc']:5.1f} %  "
-             f"lr {row['lr']:.4g}  {row['samples_per_s']:7.1f} samples/s  "
-             f"loader {row['loader_s_per_step']:.4f} s/step  step {row['step_s']:.4f} s/step{test}")
-        if board is not None:
-            for k, v in row.items():
-                if k != "epoch" and isinstance(v, (int, float)):
-                    board.add_scalar(k.replace("test_", "test/", 1) if k.startswith("test_") else f"train/{k}",
-                                     v, row["epoch"])
-            board.flush()
-
-    t0 = time.perf_counter()
-    try:
-        res = fit(model, data.train, data.test, tc, run_dir, resume=True, device=str(dev),
-                  progress=not args.quiet, rank=rank, world_size=world, desc=cfg.name, log=log,
-                  test_ids=data.test_ids, class_names=data.class_names, run_config=cfg.raw)
-    finally:
-        if board is not None:
-            board.close()
-    wall = time.perf_counter() - t0
-    if rank == 0:
-        _write_confusion(res.final, run_dir, data)
-        info = dict(name=cfg.name, config=str(cfg.path), data=data.description,
-                    model=desc,
-                    device=str(dev), processes=world, batch_per_process=tc.batch_size // world,
-                    epochs=tc.epochs, trained_epochs_this_call=res.trained_epochs, wall_s_this_call=wall,
-                    top1=res.final.top1, top5=res.final.top5, mean_class=res.final.mean_class,
-                    best=None if res.best is None else dict(epoch=res.best_epoch, top1=res.best.top1,
-                                                            top5=res.best.top5, selected_on="test set"),
-                    evals=res.evals, history=res.history, torch=torch.__version__)
-        _write_atomic(run_dir / "run.json", json.dumps(info, indent=1))
+    run = train_run(cfg, args.out, resume=args.resume, device=args.device, tensorboard=args.tensorboard,
+                    progress=not args.quiet, say=_say)
+    res, run_dir = run.result, run.run_dir
+    if run.rank == 0:
         if res.trained_epochs == 0:
-            _say(f"finished run reused (all {tc.epochs} epochs in {ckpt.name})")
-        _report(res.final, data, run_dir, brief=True)
+            _say(f"finished run reused (all {cfg.train.epochs} epochs in checkpoint.pt)")
+        _report(res.final, run.data, run_dir, brief=True)
         if res.best is not None:
             _say(f"best    top-1 {100 * res.best.top1:.2f} %  top-5 {100 * res.best.top5:.2f} %  at epoch "
                  f"{res.best_epoch} of {len(res.evals)} evaluated -- selected on the test set, optimistic "
                  f"-> {run_dir / 'scores_best.npz'}")
-    if world > 1:
-        import torch.distributed as dist
-        dist.barrier()
     return res.final
 
 
-def _tensorboard(run_dir: Path):
-    """A TensorBoard writer into ``run_dir/tensorboard`` (a clear error if it is not installed)."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as e:
-        raise CLIError(f"--tensorboard needs the tensorboard package ({e}); install it with "
-                       f"`pip install tensorboard`, or leave --tensorboard out (metrics.jsonl has the "
-                       f"same numbers)") from None
-    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
-
-
-def _write_confusion(res: EvalResult, run_dir: Path, data: C.DataBundle) -> None:
-    cm = res.confusion()
-    lines = ["true\\pred," + ",".join(data.class_names)]
-    lines += [f"{data.class_names[i]}," + ",".join(str(v) for v in row) for i, row in enumerate(cm)]
-    _write_atomic(run_dir / "confusion.csv", "\n".join(lines) + "\n")
-
-
-def _report(res: EvalResult, data: C.DataBundle, run_dir: Path, brief: bool = False,
+def _report(res: EvalResult, data: build.DataBundle, run_dir: Path, brief: bool = False,
             which: str = "last") -> None:
     label = "test   " if which == "last" else "best   "
     note = "" if which == "last" else " (epoch selected on the test set: optimistic)"
@@ -367,13 +159,13 @@ def evaluate_target(target: str, args) -> EvalResult:
         old = saved_config(run_dir) if run_dir.is_dir() else None
     out_dir = run_dir
     if old is not None:                 # other settings: the results go beside the run, not over it
-        diff = [d for d in _diff(old.identity(), cfg.identity()) if d.split(":")[0] not in EVAL_FREE_KEYS]
+        diff = [d for d in config_diff(old.identity(), cfg.identity()) if d.split(":")[0] not in EVAL_FREE_KEYS]
         if diff:
             import hashlib
             tag = hashlib.sha1("; ".join(diff).encode()).hexdigest()[:8]
             out_dir = run_dir / f"eval-{tag}"
             out_dir.mkdir(parents=True, exist_ok=True)
-            _write_atomic(out_dir / "config.yaml", cfg.to_yaml())
+            write_atomic(out_dir / "config.yaml", cfg.to_yaml())
             _say(f"note: evaluated with other settings than the run's ({'; '.join(diff)}): results go to "
                  f"{out_dir}, the run's own are kept")
     which = getattr(args, "which", "last")
@@ -384,8 +176,8 @@ def evaluate_target(target: str, args) -> EvalResult:
                            f"evaluated); use --which last")
         raise CLIError(f"{run_dir}: no checkpoint.pt; train first: python -m skelnb train {cfg.path or target}")
     state = load_checkpoint(ckpt)
-    data = C.build_data(cfg)
-    model = C.build_model(cfg, data)
+    data = build.build_data(cfg)
+    model = build.build_model(cfg, data)
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError) as e:
@@ -408,7 +200,7 @@ SCORES = {"last": "scores_last.npz", "best": "scores_best.npz"}
 CHECKPOINTS = {"last": "checkpoint.pt", "best": "checkpoint_best.pt"}
 
 
-def _save_evaluation(res: EvalResult, run_dir: Path, data: C.DataBundle, which: str, epoch: int) -> None:
+def _save_evaluation(res: EvalResult, run_dir: Path, data: build.DataBundle, which: str, epoch: int) -> None:
     """The scores of ``which`` (last: also ``scores.npz`` and ``confusion.csv``) and its part of
     ``result.json`` (the other part is kept)."""
     res.save_scores(run_dir / SCORES[which])
@@ -421,14 +213,14 @@ def _save_evaluation(res: EvalResult, run_dir: Path, data: C.DataBundle, which: 
                 per_class=[None if np.isnan(a) else float(a) for a in res.per_class()])
     if which == "last":
         res.save_scores(run_dir / "scores.npz")
-        _write_confusion(res, run_dir, data)
+        write_confusion(res, run_dir, data)
         info = dict(part, **{k: v for k, v in info.items() if k not in part})
     else:
         part.pop("per_class")
         info["best"] = dict(info.get("best") or {}, **part, selected_on="test set", note=BEST_NOTE,
                             checkpoint=CHECKPOINTS["best"])
     info["class_names"] = list(data.class_names)
-    _write_atomic(path, json.dumps(info, indent=1))
+    write_atomic(path, json.dumps(info, indent=1))
 
 
 # ----------------------------------------------------------------------------- fuse

@@ -203,12 +203,12 @@ def fuse_runs(paths: Sequence[str | os.PathLike], weights=None, which: str = "la
 
 
 def reproduction_table(root: str | os.PathLike | None = None) -> list[dict]:
-    """One row per paper number (:data:`skelnb.config.PAPER_RESULTS`): the paper's top-1 and,
+    """One row per paper number (:data:`skelnb.paper.PAPER_RESULTS`): the paper's top-1 and,
     where every stream of the row has its scores under ``root`` (default $SKELNB_RUNS), the
     top-1 of those runs fused with equal weights (None: not run): ``ours_top1`` from each run's
     last epoch, then ``ours_best_top1`` from each run's best epoch -- selected on the test set,
     hence optimistic, the way the authors' code keeps its scores."""
-    from .config import PAPER_RESULTS
+    from .paper import PAPER_RESULTS
     rows = []
     for p in PAPER_RESULTS:
         dirs = p.run_dirs(root)

@@ -4,7 +4,7 @@ NTU ``.skeleton`` file.
 The file takes exactly the path of a test sample: it is parsed and preprocessed by the cache
 builder (with the training cache's settings where that cache is at hand, else the builder's
 defaults) into a one-sample cache in a temporary folder, under a sample name that falls in the
-run's test split, and read back through the run's own config (:func:`skelnb.config.build_data`),
+run's test split, and read back through the run's own config (:func:`skelnb.build.build_data`),
 so body selection, centring, frame sampling and the bone stream are those of the test set.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import build
 from . import config as C
 from .data.ntu_actions import describe_class
 from .train import CheckpointError, load_checkpoint
@@ -55,7 +56,7 @@ def _preprocess_config(cfg: C.RunConfig):
         return None
     path = Path(cfg.data["cache"])
     if not path.is_absolute():
-        path = C.data_root(cfg.data) / path
+        path = build.data_root(cfg.data) / path
     try:
         meta = load_cache(path).meta
     except Exception:  # noqa: BLE001 -- not at hand (or unreadable): the builder's defaults
@@ -74,8 +75,8 @@ def load_run_model(target: str | Path, device: str = "cpu"):
     else:
         raise PredictError(f"predict: {run}: no config.yaml next to {ckpt.name} (and the checkpoint, from an "
                            f"older skelnb, carries no config); predict needs the run folder `skelnb train` wrote")
-    exp = C.expected_data(cfg)
-    model = C.build_model(cfg, num_classes=exp["num_classes"], layout=exp["layout"], num_frames=exp["num_frames"])
+    exp = build.expected_data(cfg)
+    model = build.build_model(cfg, num_classes=exp["num_classes"], layout=exp["layout"], num_frames=exp["num_frames"])
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError) as e:
@@ -92,7 +93,7 @@ def sample_of(cfg: C.RunConfig, skeleton: str | Path) -> tuple[torch.Tensor, dic
     if not src.is_file():
         raise PredictError(f"predict: {src}: no such file")
     bench = str(cfg.data.get("benchmark", ""))
-    if cfg.data.get("source") == "synthetic" or bench.split("-")[0] not in C.NTU_CLASSES:
+    if cfg.data.get("source") == "synthetic" or bench.split("-")[0] not in build.NTU_CLASSES:
         raise PredictError(f"predict reads NTU .skeleton files; this run trained on {cfg.data.get('source')} "
                            f"data ({bench or 'no benchmark'})")
     dataset = bench.split("-")[0]
@@ -119,7 +120,7 @@ def sample_of(cfg: C.RunConfig, skeleton: str | Path) -> tuple[torch.Tensor, dic
             why = "; ".join(str(s) for s in cache.meta.get("skipped", [])) or "no usable body"
             raise PredictError(f"predict: {src}: nothing to classify ({why})")
         run_cfg = C.from_dict(raw, [f"data.cache={tmp / 'cache'}", f"data.root={tmp}"])
-        data = C.build_data(run_cfg)
+        data = build.build_data(run_cfg)
         x, _ = data.test[0]
         info = dict(frames=int(cache.lengths[0]), bodies=int((np.abs(cache.data[0]).sum((0, 1, 2)) > 0).sum()),
                     preprocessing=note)

@@ -276,8 +276,9 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
     training settings (:meth:`TrainConfig.training_diff`; evaluation and loading settings may
     change) and the same use of mixed precision.
 
-    Several processes (``torchrun``, see ``skelnb.cli``): the caller initialises the process
-    group, wraps the model in DistributedDataParallel and passes ``rank`` and ``world_size``.
+    Several processes (``torchrun``, see ``skelnb.distributed`` and ``skelnb.run_dir``): the
+    caller initialises the process group, wraps the model in DistributedDataParallel and
+    passes ``rank`` and ``world_size``.
     ``cfg.batch_size`` is the *global* batch: each process takes ``batch_size / world_size``
     samples per step (:func:`train_sampler`), DDP averages the gradients, so a step sees the same
     samples and (with SyncBatchNorm, or without batch statistics) the same gradient as one
@@ -397,8 +398,12 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
                                             scaler=scaler.state_dict(), history=result.history,
                                             evals=result.evals, best=best))
     if test_set is not None:
-        if last is None:            # a finished run reused (or one without an evaluation this call)
+        test_key = _data_fingerprint(test_set, samples=256)
+        if last is None:            # a finished run reused: its saved scores, if of this test set
+            last = _saved_scores(run_dir, test_key) if run_dir is not None else None
+        if last is None:
             last = evaluate(_unwrap(model), test_set, batch_size=cfg.eval_batch_size, device=dev)
+        if test_ids is not None or last.ids is None:
             last.ids = test_ids
         result.final = last
         if best is not None:
@@ -406,8 +411,20 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
             if result.best is None and run_dir is not None and (run_dir / "scores_best.npz").is_file():
                 result.best = EvalResult.load(run_dir / "scores_best.npz")
         if writes:
-            write_result(run_dir, result, cfg, class_names)
+            write_result(run_dir, result, cfg, class_names, test_key)
     return result
+
+
+def _saved_scores(run_dir: Path, test_key: str) -> EvalResult | None:
+    """The last epoch's scores a finished run saved, if ``result.json`` says they are of the test
+    set whose fingerprint is ``test_key`` (else None: evaluate again)."""
+    try:
+        info = json.loads((run_dir / "result.json").read_text())
+        if info.get("test_set") == test_key:
+            return EvalResult.load(run_dir / "scores_last.npz")
+    except (OSError, ValueError):
+        pass                     # missing or damaged: the caller evaluates and rewrites them
+    return None
 
 
 METRICS = "metrics.jsonl"
@@ -415,9 +432,11 @@ BEST_NOTE = ("epoch of the highest test top-1, as the authors' code keeps it: se
              "hence optimistic; the last epoch's numbers are the honest ones")
 
 
-def write_result(run_dir: Path, result: RunResult, cfg: TrainConfig, class_names=None) -> None:
+def write_result(run_dir: Path, result: RunResult, cfg: TrainConfig, class_names=None,
+                 test_key: str | None = None) -> None:
     """``scores_last.npz`` and ``scores.npz`` (the last epoch) and ``result.json``: the last
-    epoch's numbers first, then the best (test-selected) epoch's, labelled as such."""
+    epoch's numbers first, then the best (test-selected) epoch's, labelled as such;
+    ``test_key``: the test set's fingerprint (a reuse of the run on it loads the scores)."""
     run_dir = Path(run_dir)
     final = result.final
     final.save_scores(run_dir / "scores_last.npz")
@@ -434,10 +453,13 @@ def write_result(run_dir: Path, result: RunResult, cfg: TrainConfig, class_names
     info["evaluated_epochs"] = [e["epoch"] for e in result.evals]
     if class_names is not None:
         info["class_names"] = list(class_names)
-    _atomic_text(run_dir / "result.json", json.dumps(info, indent=1))
+    if test_key is not None:
+        info["test_set"] = test_key
+    write_atomic(run_dir / "result.json", json.dumps(info, indent=1))
 
 
-def _atomic_text(path: Path, text: str, fsync: bool = False) -> None:
+def write_atomic(path: Path, text: str, fsync: bool = False) -> None:
+    """Write ``text`` to a temporary file beside ``path`` (``.NAME.tmp<pid>``), then rename it."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "w") as f:
@@ -477,7 +499,7 @@ def _rewrite_metrics(path: Path, history: list[dict], evals: list[dict]) -> None
                 pass                        # a line torn by a kill
     lines = [dict(m, time=old.get(m["epoch"])) for m in metrics_lines(history, evals)]
     if lines or path.exists():
-        _atomic_text(path, "".join(json.dumps(m) + "\n" for m in lines), fsync=True)
+        write_atomic(path, "".join(json.dumps(m) + "\n" for m in lines), fsync=True)
 
 
 def _append_line(path: Path, row: dict) -> None:
@@ -526,17 +548,20 @@ def run_dir_for(name: str, model: nn.Module, cfg: TrainConfig, train_set: Datase
     return runs_root() / (profile or "default") / f"{name}-{key}"
 
 
-def _data_fingerprint(ds: Dataset) -> str:
-    """Size, settings and a checksum of a dataset's arrays (not of augmented items, which
-    change with the epoch)."""
+def _data_fingerprint(ds: Dataset, samples: int = 64) -> str:
+    """Size, settings and a checksum of a dataset's arrays: all of a 1-D array (the labels),
+    about ``samples`` evenly spaced items of a larger one (not augmented items, which change
+    with the epoch)."""
     h = hashlib.sha1(str(len(ds)).encode())
     for k, v in sorted(vars(ds).items()):
         if k == "epoch":
             continue
-        if hasattr(v, "shape") and hasattr(v, "dtype"):
-            a = np.asarray(v[:: max(1, len(v) // 64)])
-            h.update(f"{k}{a.shape}{a.dtype}".encode())
-            h.update(np.ascontiguousarray(a).tobytes())
+        arrays = v if isinstance(v, (tuple, list)) and v else [v]      # TensorDataset: a tuple
+        if all(hasattr(a, "shape") and hasattr(a, "dtype") for a in arrays):
+            for a in arrays:
+                a = np.asarray(a if len(a.shape) <= 1 else a[:: max(1, len(a) // samples)])
+                h.update(f"{k}{a.shape}{a.dtype}".encode())
+                h.update(np.ascontiguousarray(a).tobytes())
         elif isinstance(v, (int, float, str, bool, tuple, type(None))) or hasattr(v, "__dataclass_fields__"):
             h.update(f"{k}={v!r}".encode())
     return h.hexdigest()[:16]

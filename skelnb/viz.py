@@ -79,33 +79,14 @@ class _HtmlRenderer(MimetypeRenderer):
         return {"text/html": html}
 
 
-def setup(app=None):
-    """Register the skelnb renderers and make the right one the default; returns its name.
-
-    Also the Sphinx extension entry point (``skelnb.viz`` in _config.yml): with a Sphinx ``app``
-    it drops duplicated inline <script>s from the pages. Sphinx 7.4 adds inline scripts that
-    extensions register after the builder exists twice (filename None vs ''), and the second
-    ``const THEBE_JS_URL = ...`` of sphinx-thebe is a JavaScript error on every page.
-    """
+def setup() -> str:
+    """Register the skelnb renderers and make the right one the default; returns its name."""
     pio.renderers[BOOK_RENDERER] = _HtmlRenderer("never")
     pio.renderers[LIVE_RENDERER] = _HtmlRenderer("once")
     name = BOOK_RENDERER if is_book_build() else "colab" if in_colab() else LIVE_RENDERER
     if pio.renderers.default != name:
         pio.renderers.default = name
-    if app is None:
-        return name
-    app.connect("html-page-context", _dedupe_scripts)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
-
-
-def _dedupe_scripts(app, pagename, templatename, context, doctree):
-    seen, scripts = set(), []
-    for js in context.get("script_files", []):
-        key = (js.filename or "", js.priority, tuple(sorted(js.attributes.items())))
-        if key not in seen:
-            seen.add(key)
-            scripts.append(js)
-    context["script_files"] = scripts
+    return name
 
 
 def show(fig: go.Figure, **kwargs) -> None:
@@ -125,7 +106,7 @@ def install_static(dest_dir: str | os.PathLike) -> Path:
 # --------------------------------------------------------------------------------------------
 # Plot helpers
 
-def _segments(xyz: np.ndarray, bones) -> list[list]:
+def bone_segments(xyz: np.ndarray, bones) -> list[list]:
     """(3, V) joints -> x, y, z lists of bone segments separated by None (one line trace).
     Bones with a missing (all-zero) end are left out, so a dropped joint draws no line to 0."""
     out = [[], [], []]
@@ -162,7 +143,7 @@ def skeleton_animation(seq, layout, *, title=None, person_colors=None, frame_ste
             if present[t, m]:
                 xyz = seq[:, t, :, m]
                 seen = np.abs(xyz).sum(axis=0) > 0                    # dropped joints are zeros
-                (bx, by, bz) = _segments(xyz, bones)
+                (bx, by, bz) = bone_segments(xyz, bones)
                 jx, jy, jz = ([v if ok else None for v, ok in zip(row, seen)] for row in xyz.tolist())
             else:  # keep the trace count fixed across frames
                 bx = by = bz = jx = jy = jz = []
@@ -206,10 +187,11 @@ def skeleton_animation(seq, layout, *, title=None, person_colors=None, frame_ste
     return fig
 
 # ----------------------------------------------------------------------------- chapter figures
-_PART_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
+# one colour per body part (or person), shared by the chapters' figures
+PART_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
 
 
-def _scene(P):
+def fitted_scene(P):
     """A 3D scene fitted to the points P (3, K), y up."""
     pts = P[:, np.abs(P).sum(0) > 0]
     lo, hi = pts.min(1), pts.max(1)
@@ -229,7 +211,7 @@ def grouping_figure(poses, layout, semantic, spatial, titles, centre: int = 11) 
                         subplot_titles=titles)
     colors = {}
     for i, P in enumerate(poses):
-        xs, ys, zs = _segments(P, layout.bones)
+        xs, ys, zs = bone_segments(P, layout.bones)
         fig.add_trace(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", line=dict(color="#999", width=5),
                                    hoverinfo="skip", showlegend=False), row=1, col=i + 1)
         col = lambda group: ["#d62728" if j == centre else ("#ff7f0e" if j in group else "#1f77b4")
@@ -238,7 +220,7 @@ def grouping_figure(poses, layout, semantic, spatial, titles, centre: int = 11) 
         fig.add_trace(go.Scatter3d(x=P[0], y=P[1], z=P[2], mode="markers", text=list(layout.joints),
                                    marker=dict(size=6, color=colors[i][0]), hoverinfo="text",
                                    showlegend=False), row=1, col=i + 1)
-        fig.layout[f"scene{i + 1 if i else ''}"].update(_scene(P))
+        fig.layout[f"scene{i + 1 if i else ''}"].update(fitted_scene(P))
     marker_traces = [2 * i + 1 for i in range(len(poses))]
     buttons = [dict(label=label, method="restyle",
                     args=[{"marker.color": [colors[i][k] for i in range(len(poses))]}, marker_traces])
@@ -258,15 +240,15 @@ def pose_gallery(poses, layout, names) -> go.Figure:
         for m in range(P.shape[-1]):
             if np.abs(P[..., m]).sum() == 0:
                 continue
-            xs, ys, zs = _segments(P[..., m], layout.bones)
+            xs, ys, zs = bone_segments(P[..., m], layout.bones)
             fig.add_trace(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines+markers", name=f"{names[k]}",
-                                       line=dict(color=_PART_COLORS[m], width=6), marker=dict(size=3),
+                                       line=dict(color=PART_COLORS[m], width=6), marker=dict(size=3),
                                        visible=k == 0, showlegend=False, hoverinfo="skip"))
     owner = [t.name for t in fig.data]
     buttons = [dict(label=n, method="update",
                     args=[{"visible": [o == n for o in owner]}, {"title.text": n}]) for n in names]
     allp = np.concatenate([P.reshape(3, -1) for P in poses], axis=1)
-    fig.update_layout(scene=_scene(allp), title=names[0], height=500, margin=dict(l=0, r=0, t=40, b=0),
+    fig.update_layout(scene=fitted_scene(allp), title=names[0], height=500, margin=dict(l=0, r=0, t=40, b=0),
                       updatemenus=[dict(type="dropdown", buttons=buttons, x=0, y=1.0, xanchor="left")])
     return fig
 

@@ -496,6 +496,7 @@ def _alive(pid):
 # ============================================================================ configs
 from skelnb import cli                      # noqa: E402
 from skelnb import config as CFG            # noqa: E402
+from skelnb.build import expected_data       # noqa: E402
 from skelnb.evaluate import EvalResult, ScoresError, evaluate   # noqa: E402
 from skelnb.errors import InputError        # noqa: E402
 
@@ -858,7 +859,7 @@ def test_predict_run_without_config_yaml(run):
     from skelnb.train import load_checkpoint, save_checkpoint
     (run / "config.yaml").unlink()
     model, cfg, state = predict.load_run_model(run)
-    assert model.fc.out_features == CFG.expected_data(cfg)["num_classes"]
+    assert model.fc.out_features == expected_data(cfg)["num_classes"]
     assert cfg.raw == state["run_config"]
     st = load_checkpoint(run / "checkpoint.pt")
     st.pop("run_config")

@@ -10,8 +10,10 @@ import torch
 
 from skelnb import cli
 from skelnb import config as C
+from skelnb.build import MODEL_BUILDERS, build_data, build_model, expected_data
 from skelnb.evaluate import EvalResult
 from skelnb.flops import count_params
+from skelnb.paper import PAPER_RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (ROOT / "skelnb" / "configs").glob("*.yaml") if not p.name.startswith("_"))
@@ -47,10 +49,10 @@ def test_every_config_parses_and_builds_its_model(path):
     assert cfg.train.epochs >= 1 and cfg.name
     if cfg.model["name"] == "spa":
         pytest.importorskip("skelnb.spa.net")
-    exp = C.expected_data(cfg)
+    exp = expected_data(cfg)
     with torch.device("meta"):                 # shapes only: paper-size models cost no memory
-        model = C.build_model(cfg, num_classes=exp["num_classes"], layout=exp["layout"],
-                              num_frames=exp["num_frames"])
+        model = build_model(cfg, num_classes=exp["num_classes"], layout=exp["layout"],
+                            num_frames=exp["num_frames"])
     n = count_params(model)
     assert n > 0 and model.fc.out_features == exp["num_classes"]
     if cfg.model["name"] == "spa":
@@ -70,7 +72,7 @@ def test_every_config_parses_and_builds_its_model(path):
 
 def test_every_paper_number_has_its_configs():
     stems = {p.stem for p in CONFIGS}
-    for r in C.PAPER_RESULTS:
+    for r in PAPER_RESULTS:
         for s in r.streams:
             assert f"{r.benchmark}_{s}" in stems, (r, s)
 
@@ -93,6 +95,7 @@ def test_overrides_base_and_errors(tmp_path):
         C.load_config(ROOT / "skelnb/configs/quick_sem-joint.yaml", ["train.schedule=linear"])
     with pytest.raises(C.ConfigError, match="model.name must be one of"):
         C.load_config(ROOT / "skelnb/configs/quick_sem-joint.yaml", ["model.name=gcn"])
+    assert sorted(MODEL_BUILDERS) == sorted(C.MODEL_NAMES)           # every name the check allows can be built
     (tmp_path / "bad.yaml").write_text("data: [1, 2\n")
     with pytest.raises(C.ConfigError, match="bad.yaml: not valid YAML"):
         C.load_config(tmp_path / "bad.yaml")
@@ -100,7 +103,7 @@ def test_overrides_base_and_errors(tmp_path):
         C.load_config(tmp_path / "none.yaml")
     cfg = C.load_config(ROOT / "skelnb/configs/quick_sem-joint.yaml", ["model.widht=8"])
     with pytest.raises(C.ConfigError, match="widht"):
-        C.build_model(cfg, num_classes=14, layout="ntu25", num_frames=16)
+        build_model(cfg, num_classes=14, layout="ntu25", num_frames=16)
 
 
 def test_cache_configs_read_the_cache_builder_output(tmp_path):
@@ -108,17 +111,17 @@ def test_cache_configs_read_the_cache_builder_output(tmp_path):
     build_ntu_cache(ROOT / "tests/fixtures/ntu/nturgb+d_skeletons", tmp_path / "cache/ntu60", "ntu60",
                     workers=1, progress=False)
     cfg = C.load_config(ROOT / "skelnb/configs/ntu60-xsub_sem-joint.yaml", [f"data.root={tmp_path}"])
-    d = C.build_data(cfg)
+    d = build_data(cfg)
     assert d.num_classes == 60 and d.layout == "ntu25" and d.num_frames == 128
     assert len(d.train) + len(d.test) == 3                       # 4 fixture files, one without a body
     assert all(n[8:12] == "P003" for n in d.test_ids)           # P003 is not a training subject
     x, y = d.train[0]
     assert tuple(x.shape) == (3, 128, 25, 2)
     with pytest.raises(C.ConfigError, match="caches ntu60; use one of ntu60-xsub"):
-        C.build_data(C.load_config(ROOT / "skelnb/configs/ntu120-xsub_sem-joint.yaml",
-                                   [f"data.root={tmp_path}", "data.cache=cache/ntu60"]))
+        build_data(C.load_config(ROOT / "skelnb/configs/ntu120-xsub_sem-joint.yaml",
+                                 [f"data.root={tmp_path}", "data.cache=cache/ntu60"]))
     with pytest.raises(C.ConfigError, match="no cache here.*data.root="):
-        C.build_data(C.load_config(ROOT / "skelnb/configs/ntu60-xview_sem-joint.yaml", [f"data.root={tmp_path}/x"]))
+        build_data(C.load_config(ROOT / "skelnb/configs/ntu60-xview_sem-joint.yaml", [f"data.root={tmp_path}/x"]))
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -135,7 +138,7 @@ def test_train_evaluate_fuse_end_to_end(runs, capsys):
         assert {"samples_per_s", "loader_s_per_step", "step_s"} <= set(info["history"][0])
     assert out.count("epoch   2/2") == 2 and "top-1" in out and "samples/s" in out
     res = EvalResult.load(runs / "quick/sem-joint")
-    data = C.build_data(C.load_config(joint, TINY))
+    data = build_data(C.load_config(joint, TINY))
     assert res.ids is not None and list(res.ids) == list(data.test_ids)
     assert res.scores.shape == (len(data.test), data.num_classes)
 

@@ -11,6 +11,7 @@ import yaml
 
 from skelnb import cli
 from skelnb import config as C
+from skelnb.build import build_data, build_model
 from skelnb.data import transforms as tf
 from skelnb.data.cache import build_ntu_cache
 from skelnb.data.dataset import Augment, SkeletonDataset
@@ -84,7 +85,7 @@ def test_each_file_source_trains_one_epoch(source, file, tmp_path, monkeypatch, 
     monkeypatch.setenv("SKELNB_RUNS", str(tmp_path / "runs"))
     extra = dict(allow_pickle=True) if source == "pyskl" else {}
     raw = _cfg(source, FORMATS, file=file, **extra)
-    d = C.build_data(C.from_dict(raw))
+    d = build_data(C.from_dict(raw))
     assert d.num_classes == 60 and len(d.train) == 4 and len(d.test) == 4
     x, y = d.train[0]
     assert tuple(x.shape) == (3, 12, 25, 2) and 0 <= y < 60
@@ -105,13 +106,13 @@ def test_file_source_errors_name_the_key(tmp_path):
     with pytest.raises(C.ConfigError, match="data.file"):
         C.from_dict(_cfg("pyskl", FORMATS))
     with pytest.raises(C.ConfigError, match="data.allow_pickle"):
-        C.build_data(C.from_dict(_cfg("pyskl", FORMATS, file="ntu60_3danno_tiny.pkl")))
+        build_data(C.from_dict(_cfg("pyskl", FORMATS, file="ntu60_3danno_tiny.pkl")))
     with pytest.raises(C.ConfigError, match="data.source must be one of"):
         C.from_dict(_cfg("csv", FORMATS))
     with pytest.raises(C.ConfigError, match="not found"):
-        C.build_data(C.from_dict(_cfg("ctrgcn-npz", tmp_path, file="none.npz")))
+        build_data(C.from_dict(_cfg("ctrgcn-npz", tmp_path, file="none.npz")))
     with pytest.raises(C.ConfigError, match="centred already"):
-        C.build_data(C.from_dict(_cfg("ctrgcn-npz", FORMATS, file="NTU60_CS_tiny.npz", center="first")))
+        build_data(C.from_dict(_cfg("ctrgcn-npz", FORMATS, file="NTU60_CS_tiny.npz", center="first")))
     with pytest.raises(C.ConfigError, match="data.test_frames"):
         C.from_dict(_cfg("ctrgcn-npz", FORMATS, file="NTU60_CS_tiny.npz", test_frames="middle"))
 
@@ -138,7 +139,7 @@ def ntu_cache(tmp_path_factory):
 
 def test_cache_is_centred_once_and_no_sample_is_shifted(ntu_cache):
     raw = _cfg("cache", ntu_cache, cache="cache/ntu60", test_frames="full")
-    d = C.build_data(C.from_dict(raw))
+    d = build_data(C.from_dict(raw))
     cache = d.test.data.arr
     assert d.train.center is None and d.test.center is None            # the cache is centred: not again
     for ds in (d.train, d.test):
@@ -159,7 +160,7 @@ def test_cache_is_centred_once_and_no_sample_is_shifted(ntu_cache):
         shifts.append(np.abs(head).max())                             # (3, T): the head moved
     assert min(shifts) > 1e-4
     with pytest.raises(C.ConfigError, match="centred already"):
-        C.build_data(C.from_dict(dict(raw, data=dict(raw["data"], center="first"))))
+        build_data(C.from_dict(dict(raw, data=dict(raw["data"], center="first"))))
 
 
 def test_cache_dataset_defaults_to_centre_once(ntu_cache):
@@ -197,21 +198,21 @@ def test_train_and_test_sample_one_temporal_scale():
 
 def test_config_test_frames_centre_by_default_full_as_option(ntu_cache):
     raw = _cfg("cache", ntu_cache, cache="cache/ntu60", window=15, augment={})
-    d = C.build_data(C.from_dict(raw))
+    d = build_data(C.from_dict(raw))
     assert d.test.test_crop == pytest.approx(12 / 15) and d.train.augment.crop == (12 / 15, 12 / 15)
-    d = C.build_data(C.from_dict(dict(raw, data=dict(raw["data"], augment=None))))
+    d = build_data(C.from_dict(dict(raw, data=dict(raw["data"], augment=None))))
     assert d.train.augment is None and d.train.test_crop == d.test.test_crop   # no augment: the same window
-    d = C.build_data(C.from_dict(dict(raw, data=dict(raw["data"], test_frames="full"))))
+    d = build_data(C.from_dict(dict(raw, data=dict(raw["data"], test_frames="full"))))
     assert d.test.test_crop == 1.0
-    d = C.build_data(C.from_dict(dict(raw, data=dict(raw["data"], window=None))))
+    d = build_data(C.from_dict(dict(raw, data=dict(raw["data"], window=None))))
     assert d.test.test_crop == 1.0                                       # a random crop range: the whole span
 
 
 # ----------------------------------------------------------------------------- fidelity keys
 def test_fidelity_options_are_config_keys():
     base = dict(name="t/x", data=dict(source="synthetic", benchmark="xsub", num_frames=16), train={})
-    build = lambda model: C.build_model(C.from_dict(dict(base, model=model)), num_classes=5, layout="ntu25",
-                                        num_frames=16)
+    build = lambda model: build_model(C.from_dict(dict(base, model=model)), num_classes=5, layout="ntu25",
+                                      num_frames=16)
     with torch.device("meta"):
         spa = build(dict(name="spa", kind="4d", persons="shared", collisions="sum", readout="mean+max",
                          blocks=[2, 1, 1, 1], box=[[-1, -1, 2], [1, 1, 5]]))

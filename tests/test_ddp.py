@@ -24,7 +24,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from skelnb import cli
+from skelnb.distributed import wrap_ddp
 from skelnb.evaluate import EvalResult
 from skelnb.sem.net import SEMNet
 from skelnb.train import TrainConfig, fit, load_checkpoint, train_sampler
@@ -66,7 +66,7 @@ def _worker(rank, world, port, out):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         train, test = _data()
-        model = cli.wrap_ddp(_model_without_bn(), torch.device("cpu"), rank=rank)
+        model = wrap_ddp(_model_without_bn(), torch.device("cpu"), rank=rank)
         fit(model, train, test, CFG, out, progress=False, rank=rank, world_size=world)
     finally:
         dist.destroy_process_group()

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from skelnb.config import PAPER_RESULTS
 from skelnb.evaluate import EvalResult
 from skelnb.fuse import (FusionError, check_aligned, complementarity, contingency, fuse, fuse_runs,
                          oracle, reproduction_table)
+from skelnb.paper import PAPER_RESULTS
 
 
 def _res(scores, labels, ids=None):

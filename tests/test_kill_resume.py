@@ -38,27 +38,30 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
     full = subprocess.run(_cmd(tmp_path / "full"), capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert full.returncode == 0, full.stderr
 
-    run = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(run), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=env)
-    seen, t_deadline = {}, time.time() + 90
-    try:
-        while time.time() < t_deadline:              # watch the per-epoch checkpoints appear
-            e = _epoch(run / "checkpoint.pt")
-            if e and e not in seen:
-                seen[e] = time.perf_counter()
-            if 2 in seen:
-                break
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.02)
-        assert 2 in seen, "the run did not reach epoch 2 in time"
-        epoch_s = seen[2] - seen.get(1, seen[2] - 1.0)
-        time.sleep(0.4 * epoch_s)                     # well inside epoch 3
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    killed_at = _epoch(run / "checkpoint.pt")
+    for attempt, fraction in enumerate((0.4, 0.2, 0.1)):   # a loaded machine may finish epoch 3 first
+        run = tmp_path / f"killed{attempt}"
+        proc = subprocess.Popen(_cmd(run), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=env)
+        seen, t_deadline = {}, time.time() + 90
+        try:
+            while time.time() < t_deadline:              # watch the per-epoch checkpoints appear
+                e = _epoch(run / "checkpoint.pt")
+                if e and e not in seen:
+                    seen[e] = time.perf_counter()
+                if 2 in seen:
+                    break
+                assert proc.poll() is None, proc.stderr.read().decode()
+                time.sleep(0.02)
+            assert 2 in seen, "the run did not reach epoch 2 in time"
+            epoch_s = seen[2] - seen.get(1, seen[2] - 1.0)
+            time.sleep(fraction * epoch_s)               # inside epoch 3
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        killed_at = _epoch(run / "checkpoint.pt")
+        if killed_at == 2:
+            break
     assert killed_at == 2, f"killed after epoch {killed_at}, wanted mid-epoch 3"
     assert not (run / "scores.npz").exists() and not (run / "result.json").exists()
 

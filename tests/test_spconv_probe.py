@@ -4,15 +4,14 @@ import warnings
 import pytest
 import torch
 
-from skelnb.spa import sparse
-from skelnb.spa.sparse import SparseConv, SparseTensor, sparse_conv
+from skelnb.spa.sparse import SparseConv, SparseTensor, modules, sparse_conv, spconv_backend, spconv_problem
 
 
 @pytest.fixture
 def fresh(monkeypatch):
     """No probe results and no warnings remembered from earlier tests."""
-    monkeypatch.setitem(sparse._SPCONV, "probe", {})
-    monkeypatch.setattr(sparse, "_warned", set())
+    monkeypatch.setitem(spconv_backend._SPCONV, "probe", {})
+    monkeypatch.setattr(modules, "_warned", set())
 
 
 def _x():
@@ -33,7 +32,7 @@ def _run_twice_recording():
 
 def test_auto_uses_spconv_where_its_test_passes(fresh):
     pytest.importorskip("spconv.pytorch")
-    assert sparse.spconv_problem("cpu") is None
+    assert spconv_problem("cpu") is None
     assert SparseConv(3, 2, 4, 3).active_backend(torch.device("cpu")) == "spconv"
 
 
@@ -65,27 +64,27 @@ def test_auto_falls_back_when_spconv_gives_wrong_numbers(fresh, monkeypatch):
         return y.replace(y.features * 2) if self.backend == "spconv" else y
 
     monkeypatch.setattr(SparseConv, "forward", wrong)
-    assert "differs from the reference" in sparse.spconv_problem("cpu")
+    assert "differs from the reference" in spconv_problem("cpu")
 
 
 def test_warning_names_the_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (12, 0))
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "NVIDIA RTX PRO 6000 Blackwell Server Edition")
-    assert sparse._device_name(torch.device("cuda", 0)) == \
+    assert modules._device_name(torch.device("cuda", 0)) == \
         "cuda:0 (NVIDIA RTX PRO 6000 Blackwell Server Edition, sm_120)"
 
 
 def test_without_spconv_the_reason_is_the_import(fresh, monkeypatch):
-    monkeypatch.setitem(sparse._SPCONV, "mod", None)
-    monkeypatch.setitem(sparse._SPCONV, "error", "ModuleNotFoundError: No module named 'spconv'")
-    assert sparse.spconv_problem("cpu") == "spconv is not available (ModuleNotFoundError: No module named 'spconv')"
-    assert sparse.spconv_problem("meta") is None                        # not a device spconv runs on
+    monkeypatch.setitem(spconv_backend._SPCONV, "mod", None)
+    monkeypatch.setitem(spconv_backend._SPCONV, "error", "ModuleNotFoundError: No module named 'spconv'")
+    assert spconv_problem("cpu") == "spconv is not available (ModuleNotFoundError: No module named 'spconv')"
+    assert spconv_problem("meta") is None                               # not a device spconv runs on
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_probe_on_this_gpu():
     """On a GPU: the probe either passes or names the GPU; auto then runs what it said."""
-    why = sparse.spconv_problem("cuda")
+    why = spconv_problem("cuda")
     conv = SparseConv(3, 2, 4, 3).cuda()
     assert conv.active_backend(torch.device("cuda")) == ("reference" if why else "spconv")
     if why:

@@ -42,6 +42,24 @@ def test_fit_learns_and_a_finished_run_is_reused(tmp_path):
     assert again.trained_epochs == 0 and np.allclose(again.final.scores, r.final.scores)
 
 
+def test_a_reused_run_loads_its_scores_only_for_the_test_set_they_are_of(tmp_path, monkeypatch):
+    import skelnb.train as T
+    r = fit(_model(), _toy(), _toy(seed=1), CFG, tmp_path / "run", progress=False)
+    calls = []
+    monkeypatch.setattr(T, "evaluate", lambda *a, **k: calls.append(1) or evaluate(*a, **k))
+    again = fit(_model(seed=5), _toy(), _toy(seed=1), CFG, tmp_path / "run", progress=False)
+    assert calls == [] and np.array_equal(again.final.scores, r.final.scores)   # loaded, not evaluated
+    other = _toy(seed=2)                        # same size and labels, other samples: evaluated
+    o = fit(_model(seed=5), _toy(), other, CFG, tmp_path / "run", progress=False)
+    assert calls == [1] and not np.allclose(o.final.scores, r.final.scores)
+    m = _model()
+    m.load_state_dict(load_checkpoint(tmp_path / "run" / "checkpoint.pt")["model"])
+    assert np.allclose(o.final.scores, evaluate(m, other).scores)
+    (tmp_path / "run" / "scores_last.npz").write_bytes(b"torn")   # damaged: evaluated again
+    fit(_model(seed=5), _toy(), other, CFG, tmp_path / "run", progress=False)
+    assert calls == [1, 1]
+
+
 class _DiesAtEpoch(TensorDataset):
     """Training data whose loading fails when epoch ``die`` starts (a crash between epochs)."""
     def __init__(self, ds, die):

@@ -16,29 +16,20 @@ linear layer (Fig. 5). The modes differ only in where the weights come from and 
 * ``cross-frame+GR`` (Eq. 7): logits beta * (Eq. 6 logits) + alpha_hat[n1, n2], alpha_hat a
   learned V x V map per head shared by all frames and samples; aggregation as Eq. 4.
 
-Design choices (the paper leaves them open):
+Choices the paper leaves open (why: book/03_cross_frame_attention.ipynb, book/04_global_regularization.ipynb):
 
-* **Temporal sum vs. mean in Eq. 6.** The sums over tau make the logits grow like T^2 (T=128
-  frames: 1.6e4 times larger than with temporal means), which saturates the softmax into one-hot
-  maps and kills its gradient, and makes the temperature depend on the clip length. By default
-  (``reduce="mean"``) we use temporal *means*, i.e. Eq. 6 divided by T^2 -- the same product
-  of temporal pools, with a length-independent temperature. ``reduce="sum"`` is Eq. 6
-  verbatim. Either way the logits are the product of two pooled embeddings, not the DSTA-Net
-  style sum of per-frame products sum_t f1(x_t) f2(x_t)^T.
-* **Where GR sits relative to the 1/sqrt(Ce) scaling.** We write the Eq. 7 logits as
-  ``beta * f1 f2^T / sqrt(Ce) + alpha_hat``: alpha_hat (S, V, V) is a free learnable logit
-  matrix per head, so any scale in front of it is absorbed by learning. With beta = 0 the layer
-  is a pure, input-independent global attention softmax(alpha_hat) shared by all frames and
-  samples. beta is learnable, one per head, initialised to 1; alpha_hat starts at 0 (uniform).
+* **Sum or mean in Eq. 6.** ``reduce="mean"`` (default) pools with temporal means, i.e. Eq. 6
+  divided by T^2, so the softmax temperature does not depend on the clip length; ``reduce="sum"``
+  is Eq. 6 verbatim. Either way the logits are the product of two pooled embeddings, not the
+  DSTA-Net style sum of per-frame products sum_t f1(x_t) f2(x_t)^T.
+* **GR and the 1/sqrt(Ce) scaling.** Eq. 7 logits are ``beta * f1 f2^T / sqrt(Ce) + alpha_hat``:
+  alpha_hat (S, V, V) is a free logit map per head, initialised to 0 (uniform); beta (S,) is
+  learnable, initialised to 1.
 * Heads aggregate the *input* channels C (Eq. 2/4 aggregate x^in); the linear layer maps the
   concatenated S*C channels to C_out, as in DSTA-Net / Fig. 5.
 * ``unified`` runs through ``torch.nn.functional.scaled_dot_product_attention`` in ``forward``:
-  the same Eq. 2-3 arithmetic and multiply-adds (a test checks values and gradients against
-  ``aggregate(x, weights(x))``, the readable form; ``weights`` still builds the maps for plots).
-  Which kernel runs is PyTorch's choice: on CPU its math kernel (queries/keys have C_e channels,
-  values C, which its flash kernel does not take), which still keeps the (T V)^2 maps for the
-  backward pass, but measured about 1.3x faster here than the einsum form; on CUDA it may pick a
-  memory-efficient kernel that does not keep them (not measured: no GPU was at hand).
+  the same Eq. 2-3 arithmetic as ``aggregate(x, weights(x))``, the readable form (a test checks
+  values and gradients; ``weights`` still builds the maps for plots).
 """
 from __future__ import annotations
 
@@ -80,6 +71,7 @@ class GRCFSA(nn.Module):
     ``cross-frame+GR`` (the size of the learned V x V global attention).
     Input (N, C_in, T, V) -> output (N, C_out, T, V). No normalisation/activation/residual here:
     those belong to the SEM-block (``skelnb.sem.net.SEMBlock``).
+    Built in book/03_cross_frame_attention.ipynb (GR, Eq. 7: book/04_global_regularization.ipynb).
     """
 
     def __init__(self, in_channels: int, out_channels: int, embed_channels: int, num_heads: int = 3,

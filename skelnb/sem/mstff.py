@@ -6,14 +6,9 @@ branch outputs are concatenated back to C_out channels and batch-normalised. Wit
 (``kernels=(k,)``) this is the plain temporal feed-forward layer (TFF) of the paper: the
 transformer's pointwise feed-forward followed by one full-width k x 1 temporal convolution.
 
-Receptive field of a branch: d_b (k_b - 1) + 1 frames. Taken literally, ``d=(1,3,5,7)`` with
-k=3 spans 3, 7, 11, 15 frames, while ``k=(3,5,7,9)`` spans 3, 5, 7, 9 (dilations (1,2,3,4) would
-match it); the paper says the two have "the same temporal receptive field" -- we follow the row
-names literally and report the windows with :func:`receptive_field`.
-
-Parameter count of the temporal part: sum_b k_b (C/B)^2 = C^2 * sum_b k_b / B^2 (no biases, BN
-follows); Table 2 ordering k=9 (9 C^2) > k=3 (3 C^2) > k=(3,5,7,9) (1.5 C^2) > d=(1,3,5,7)
-(0.75 C^2) follows, plus the same C_in*C_out 1x1 split in every row.
+A branch's window is d_b (k_b - 1) + 1 frames (:func:`receptive_field`). The row names are taken
+literally: ``d=(1,3,5,7)`` with k=3 spans 3, 7, 11, 15 frames, not the 3, 5, 7, 9 of ``k=(3,5,7,9)``
+that the paper calls the same temporal receptive field (book/05_mstff.ipynb measures both).
 """
 from __future__ import annotations
 
@@ -51,6 +46,7 @@ class MSTFF(nn.Module):
     BN + ReLU sit between the 1x1 split and the temporal convs (as in the multi-scale temporal
     convolutions of MS-G3D/CTR-GCN); the final BN has no ReLU so the block can add its residual
     first. Temporal convs are "same"-padded: d (k - 1) / 2 on both sides (k odd).
+    Built in book/05_mstff.ipynb.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernels=(3, 3, 3, 3), dilations=(1, 3, 5, 7),

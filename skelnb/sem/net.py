@@ -6,41 +6,11 @@
                        MS-TFF (1x1 split, B dilated temporal convs, BN), +residual, ReLU
       -> global average pooling over T and V, mean over the M persons -> FC -> class scores
 
-Calibration of the default (the authors' supplement with the exact architecture is not public).
-Costs are multiply-adds per 2-person sample at ``num_frames`` (``skelnb.flops.count_macs``:
-FlopCounterMode FLOPs / 2; softmax/BN/ReLU not counted) and trainable parameters.
-
-1. Start: the authors' DSTA-Net NTU-60 configuration -- 8 blocks, channels 64 64 128 128 256 256
-   256 256, embeddings 16 16 32 32 64 64 64 64, stride 2 at blocks 3 and 5, 3 heads, 128
-   frames. As a SEM-Net this has 1.9 M parameters and 4.3 G multiply-adds (Table 2: 4.8 M, 7.4).
-2. Table 2 constrains the shape of the net, not just its size: its four rows fit
-   params = A + X * sum_b k_b / B^2 and GFLOPs = F + Y * sum_b k_b / B^2 to within rounding
-   (X = 0.68 M, Y = 0.78 G, A = 4.3 M, F = 6.8 G) -- i.e. the same 1x1 split in every row, and
-   about 1.5 multiply-adds per parameter overall (7.4 G / 4.8 M), i.e. weights that run on
-   2 persons x 25 joints x ~30 frames on average. Widening the DSTA-Net config uniformly
-   (x1.6) reaches 4.9 M but 11.2 G, since its 256-channel blocks still see 32 frames; 96
-   frames with 1.5x widths gives 7.2 G but 4.2 M, and then "unified" costs just 3.9x
-   "cross-frame" (paper: 39.7 / 7.4 = 5.4x; the unified surplus grows as T^2).
-3. What fits all three tables at once: keep 128 frames (so "unified" is as expensive as in the
-   paper) and DSTA-Net's first six blocks, add a *fourth stage* -- stride 2 again at block 7,
-   512 channels for blocks 7-8 (16 frames) -- and use embeddings C_e = C_out / 2 (32 ... 256)
-   instead of C_out / 4. A small grid over stage widths (48-96 / 96-192 / 192-384 / 384-512),
-   C_e ratio (1/2, 1/4), strides and T (96-128) was searched; this is the simplest config near
-   all the paper's numbers (channels doubling per stage, as in DSTA-Net/2s-AGCN).
-
-Result (``benchmarks/sem_table.py``; paper values in brackets):
-default (cross-frame+GR, d=(1,3,5,7)) 4.95 M [4.8 M], 7.45 G [7.4];
-Table 1: unified 37.9 G [39.7], single-frame 7.61 G [7.5], cross-frame 7.45 G [7.4];
-Table 2: k=3 6.52 M / 9.22 G [6.4 / 9.2], k=9 10.69 M / 13.93 G [10.5 / 13.9],
-k=(3,5,7,9) 5.47 M / 8.04 G [5.3 / 8.0].
-Other choices: input embedding = 1x1 conv 3 -> 64 + BN + ReLU (as DSTA-Net's input map);
-positional encoding ``pos_encoding='spatiotemporal'`` at paper size: fixed sinusoids of the
-joint index plus the frame index added to every GR-CFSA's queries and keys (not its values),
-after DSTA-Net (``use_pes``: a spatial encoding in its spatial attention, a temporal one in its
-temporal attention; the paper says nothing; putting both into one attention is a guess). No
-parameters, so the costs above are unchanged. Without it (``'none'``, ``SEMNet.quick``'s
-default) every row without GR is exactly invariant to permuting the joints. Every block's MS-TFF has
-the 1x1 split; BN + ReLU between the split and the temporal convs; no dropout.
+The paper does not give the exact architecture (its supplement is not public): ``SEMConfig()``'s
+widths, strides and embedding sizes are calibrated to the costs of Tables 1 and 2 together, and at
+paper size every GR-CFSA adds DSTA-Net's sinusoidal encoding of the joint and frame index to its
+queries and keys (``pos_encoding='spatiotemporal'``; ``SEMNet.quick``: none). How it was sized,
+and the other choices the paper leaves open: book/06_semnet.ipynb.
 """
 from __future__ import annotations
 
@@ -57,7 +27,8 @@ from .mstff import MSTFF, TABLE2, tff_config
 
 @dataclass(frozen=True)
 class SEMConfig:
-    """Everything that defines a SEM-Net; ``SEMConfig()`` is the calibrated NTU-60 default."""
+    """Everything that defines a SEM-Net; ``SEMConfig()`` is the calibrated NTU-60 default
+    (sized in book/06_semnet.ipynb)."""
     num_classes: int = 60
     layout: str | Layout = "ntu25"                      # skeleton layout (sets V and the bones)
     in_channels: int = 3                                # x, y, z
@@ -94,23 +65,13 @@ class SEMConfig:
         return get_layout(self.layout).num_joints
 
 
-# The paper's numbers (NTU-60): Table 1 GFLOPs and CS/CV accuracy (%); Table 2 GFLOPs, M params, CS/CV.
-PAPER_TABLE1 = {"unified": dict(gflops=39.7, cs=85.3, cv=91.4),
-                "single-frame": dict(gflops=7.5, cs=88.4, cv=94.3),
-                "cross-frame": dict(gflops=7.4, cs=88.9, cv=94.9),
-                "cross-frame+GR": dict(gflops=7.4, cs=90.5, cv=95.6)}
-PAPER_TABLE2 = {"k=3": dict(gflops=9.2, mparams=6.4, cs=88.6, cv=94.2),
-                "k=9": dict(gflops=13.9, mparams=10.5, cs=89.3, cv=95.1),
-                "k=(3,5,7,9)": dict(gflops=8.0, mparams=5.3, cs=90.3, cv=95.5),
-                "d=(1,3,5,7)": dict(gflops=7.4, mparams=4.8, cs=90.5, cv=95.6)}
-
-
 class SEMBlock(nn.Module):
     """One SEM-block (Fig. 5): S-head GR-CFSA + linear mix, then MS-TFF; residual around each.
 
     (N, C_in, T, V) -> (N, C_out, ceil(T / stride), V). BN/ReLU placement as in DSTA-Net /
     2s-AGCN: conv -> BN -> (+ residual) -> ReLU. Residuals are identity where shapes match and a
     1x1 conv + BN (strided in time for the MS-TFF) where they do not.
+    Built in book/06_semnet.ipynb.
     """
 
     def __init__(self, in_channels: int, out_channels: int, embed_channels: int, num_heads: int = 3,
@@ -143,6 +104,7 @@ class SEMNet(nn.Module):
     the temporal pooling of Eq. 6 do not depend on it); ``num_frames`` is what the data pipeline
     should crop to and what the costs are quoted at. M persons become extra batch entries and
     their pooled features are averaged (zero-padded persons included, as in ST-GCN and DSTA-Net).
+    Built in book/06_semnet.ipynb.
     """
 
     def __init__(self, config: SEMConfig | None = None, **overrides):

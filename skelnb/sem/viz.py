@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..data.layouts import Layout, get_layout
-from ..viz import _scene, _segments
+from ..viz import bone_segments, fitted_scene
 
 
 def _as_numpy(a) -> np.ndarray:
@@ -174,7 +174,7 @@ def attention_lines_figure(pose, layout: str | Layout, weights, top_k: int = 50,
         vis = (lambda li: dict(visible=li == 0)) if initial else (lambda li: {})
         P, fp = frames[i]
         P = np.round(P, 3)                                                  # mm: keeps the figure JSON small
-        bx, by, bz = _segments(P, lay.bones)
+        bx, by, bz = bone_segments(P, lay.bones)
         present = np.abs(P).sum(axis=0) > 0
         out = [go.Scatter3d(x=bx, y=by, z=bz, mode="lines", line=dict(color="#bbbbbb", width=4),
                             hoverinfo="skip", showlegend=False, name="bones"),
@@ -206,8 +206,8 @@ def attention_lines_figure(pose, layout: str | Layout, weights, top_k: int = 50,
     per_label = n_widths + 1
     fig = go.Figure(data=traces(0, initial=True))
     allp = poses.transpose(1, 0, 2).reshape(3, -1)
-    scene = _scene(allp)
-    scene["camera"]["eye"] = dict(x=0.5, y=0.5, z=-2.6)                 # a little further back than _scene's
+    scene = fitted_scene(allp)
+    scene["camera"]["eye"] = dict(x=0.5, y=0.5, z=-2.6)                 # a little further back than fitted_scene's
     fig.update_layout(title=dict(text=title, x=0.01, y=0.98, yanchor="top"), height=height, scene=scene,
                       margin=dict(l=0, r=0, t=90 if len(labels) > 1 else 50 if title else 10, b=0))
     menus = []

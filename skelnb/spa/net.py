@@ -16,38 +16,19 @@ SPA-blocks (Fig. 6), all convolutions submanifold (the active sites never spread
 
 Residuals are identity where the width does not change, else a per-site linear map + BN.
 
-Voxelization happens inside :meth:`SPANet.forward` on the model's device (it is vectorised;
-~20 ms for 32 sequences x 64 frames on one core, see :mod:`skelnb.spa.voxel`), so SPA-Net takes
-the same (N, C, T, V, M) batches as the other nets and every data loader works unchanged;
-``forward`` also accepts a ready :class:`SparseTensor` (e.g. voxelized in a collate function).
+Voxelization happens inside :meth:`SPANet.forward` on the model's device, so SPA-Net takes the same
+(N, C, T, V, M) batches as the other nets and every data loader works unchanged; ``forward`` also accepts a
+ready :class:`SparseTensor` (e.g. voxelized in a collate function).
 
-Default architecture -- a choice, the supplement with the exact one is not public:
-s = 64, k = 5 (Table 5's best), 64 frames, widths (32, 64, 128, 128), one block per stage,
-four stages (grid 64^3 x 64 -> 32^3 x 32 -> 16^3 x 16 -> 8^3 x 8). Rationale: the spatial
-receptive field after the last stage is 72 cells (5, 9, pool 10, 18, pool 20, 36, pool 40, 72),
-more than the 64 cells a body spans, so a fifth stage adds nothing; the last stage stays at 128
-channels because on an 8^3 grid a 5^3 window already sees most of the grid and widening it would
-mostly add parameters. Measured (``benchmarks/spa_bench.py``, per sample at 64 frames): SPA-3+1D
-3.74 M parameters (SEM-Net: 4.8 M), ~0.2 G multiply-adds on the active sites; SPA-4D 18.3 M
-parameters, ~0.6-0.7 G multiply-adds -- ~5x the parameters of 3+1D, the paper's "extra kernel
-dimension" (625 vs 125 taps per weight); the same layers run densely on the full grids would
-cost 4.2 T and 20.8 T multiply-adds, and their activations ~1,700x the memory. (With skelnb's
-earlier input and readout -- shared person channels, mean+max -- 3.65 M and 17.8 M: the
-authors' 50 input channels double the stem; multiply-adds +1-2 %.)
-
-Input and readout at paper size follow the authors' sparse pipeline (DSTA-Net's
-``coor_to_sparse``) and Fig. 2: ``persons='separate'`` (one-hot over joints x persons, 50
-channels), ``collisions='max'`` (joints sharing a voxel merged by a max), ``readout='mean'``
-(global average pooling). ``box``: one fixed voxelisation box for every sample (metres, points
-outside clipped) instead of each sample's own -- an option; which one the authors used is not
-known. ``blocks`` (SPA-blocks per stage, default one): the paper says only "a stack of L
-blocks"; one per stage is a guess. ``SPANet.quick`` keeps shared channels, summed collisions
-and mean+max (:data:`QUICK_INPUT`), the book's small models as they were.
-
-Max-pool ties: where two inputs of a pooling window hold exactly the same maximum (identical
-one-hot neighbourhoods of a joint that stands still), the first active input in the window's
-row-major order takes the gradient, on both backends (:func:`~skelnb.spa.sparse.max_by_rulebook`),
-so the backends agree on gradients as well as outputs.
+Choices the paper leaves open (the supplement with the exact architecture is not public), the defaults:
+s = 64, k = 5 (Table 5's best), 64 frames, widths (32, 64, 128, 128), four stages (grid 64^3 x 64 ->
+32^3 x 32 -> 16^3 x 16 -> 8^3 x 8), ``blocks``: one SPA-block per stage (the paper says only "a stack of L
+blocks"). Input and readout follow the authors' sparse pipeline (DSTA-Net's ``coor_to_sparse``) and Fig. 2:
+``persons='separate'`` (one-hot over joints x persons, 50 channels), ``collisions='max'`` (joints sharing a
+voxel merged by a max), ``readout='mean'`` (global average pooling). ``box``: one fixed voxelisation box for
+every sample (metres, points outside clipped) instead of each sample's own; which one the authors used is not
+known. ``SPANet.quick`` keeps shared person channels, summed collisions and mean+max (:data:`QUICK_INPUT`).
+Why these sizes: book/11_spanet.ipynb.
 """
 from __future__ import annotations
 
@@ -65,19 +46,15 @@ from .voxel import COLLISIONS, PERSONS, voxelize
 
 KINDS = ("3+1d", "4d")
 READOUTS = ("mean", "max", "mean+max")
-# SPANet.quick's input and readout: skelnb's earlier defaults, kept so the book's small models
-# (and their numbers) stay as they were; the paper size follows the authors (see SPAConfig)
+# SPANet.quick's input and readout (the book's small models); the paper size follows the authors (SPAConfig)
 QUICK_INPUT = dict(persons="shared", collisions="sum", readout="mean+max")
-
-# The paper's numbers (NTU-60, accuracy %): Table 4 and Table 5 (s = space size, k = kernel).
-PAPER_TABLE4 = {"3+1d": dict(cs=89.2, cv=94.9), "4d": dict(cs=89.6, cv=95.5)}
-PAPER_TABLE5 = {(32, 5): dict(cs=88.5, cv=94.7), (64, 5): dict(cs=89.6, cv=95.5), (128, 5): dict(cs=89.5, cv=95.3),
-                (64, 3): dict(cs=88.6, cv=94.5), (64, 6): dict(cs=89.4, cv=95.3)}
 
 
 @dataclass(frozen=True)
 class SPAConfig:
-    """Everything that defines a SPA-Net; ``SPAConfig()`` is the default SPA-4D for NTU-60."""
+    """Everything that defines a SPA-Net; ``SPAConfig()`` is the default SPA-4D for NTU-60.
+
+    Built in book/11_spanet.ipynb."""
     kind: str = "4d"                                    # "3+1d" (Fig. 6a) or "4d" (Fig. 6b)
     num_classes: int = 60
     layout: str | Layout = "ntu25"
@@ -168,7 +145,7 @@ class MultiScaleTemporal(nn.Module):
     with temporal dilation d_b on C/B channels each -> concat -> BN (no ReLU: the block adds its residual).
 
     On sparse data a temporal tap links site (x, y, z, t) only to (x, y, z, t +- d): a joint meets
-    its own past only while it stays in the same voxel (see chapter 4)."""
+    its own past only while it stays in the same voxel. Built in book/11_spanet.ipynb."""
 
     def __init__(self, channels: int, kernels=(3, 3, 3, 3), dilations=(1, 3, 5, 7), backend: str = "auto"):
         super().__init__()
@@ -195,7 +172,9 @@ class MultiScaleTemporal(nn.Module):
 
 
 class SPABlock(nn.Module):
-    """One SPA-block (Fig. 6): '3+1d' (spatial k^3 x 1 conv + multi-scale temporal conv) or '4d' (k^4 conv)."""
+    """One SPA-block (Fig. 6): '3+1d' (spatial k^3 x 1 conv + multi-scale temporal conv) or '4d' (k^4 conv).
+
+    Built in book/11_spanet.ipynb."""
 
     def __init__(self, kind: str, cin: int, cout: int, kernel: int = 5, temporal: str = "d=(1,3,5,7)",
                  backend: str = "auto"):
@@ -226,6 +205,7 @@ class SPANet(nn.Module):
 
     ``SPANet()`` is the default SPA-4D (s=64, k=5); keyword arguments override :class:`SPAConfig`
     fields, e.g. ``SPANet(kind='3+1d', space=32)``. ``SPANet.quick()`` is a small CPU model.
+    Built in book/11_spanet.ipynb.
     """
 
     def __init__(self, config: SPAConfig | None = None, **overrides):
@@ -337,7 +317,8 @@ class SPANet(nn.Module):
 
     @torch.no_grad()
     def activations(self, x) -> list[SparseTensor]:
-        """Every stage's sparse output (coordinates on that stage's grid) -- Fig. 7c's activations."""
+        """Every stage's sparse output (coordinates on that stage's grid) -- Fig. 7c's activations,
+        drawn in book/12_sparse_activations.ipynb."""
         acts: list = []
         self.sparse_features(x if isinstance(x, SparseTensor) else self.voxelize(x), acts)
         return acts
@@ -406,7 +387,7 @@ def sparse_costs(model: nn.Module, x) -> Costs:
     the count does not depend on the backend); per-site linear maps (the 1x1 splits, residual
     projections): sites x C_in x C_out. BN, ReLU, pooling comparisons and the FC are not counted
     (as :func:`skelnb.flops.count_macs`). Memory: output features of every layer (float32)
-    vs a dense grid of the same size and width.
+    vs a dense grid of the same size and width. Used in book/09_voxels.ipynb and book/11_spanet.ipynb.
     """
     records: list = []
     hooks = []

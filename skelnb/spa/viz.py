@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..data.layouts import Layout, get_layout
-from ..viz import _PART_COLORS, _segments          # the package's shared palette and bone segments
+from ..viz import PART_COLORS, bone_segments
 
 _STILL = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
 
@@ -32,7 +32,7 @@ def _site_labels(feats: np.ndarray, layout: Layout):
         idx = np.flatnonzero(f > 0)
         text.append("<br>".join(f"{names[i % V]}{' (person 2)' if i >= V else ''}"
                                 f"{'' if f[i] == 1 else f' x{f[i]:g}'}" for i in idx))
-    return [_PART_COLORS[parts[j] % len(_PART_COLORS)] for j in joint], text
+    return [PART_COLORS[parts[j] % len(PART_COLORS)] for j in joint], text
 
 
 def _cube_scene(space: int, extra: dict | None = None) -> dict:
@@ -71,7 +71,7 @@ def voxel_frames(st, layout: str | Layout = "ntu25", sample: int = 0, norm=None,
             xs, ys, zs = [], [], []
             for m in range(g.shape[-1]):
                 if norm.mask[sample, t, :, m].any():
-                    seg = _segments(np.where(norm.mask[sample, t, :, m].cpu().numpy(), g[..., m], 0), lay.bones)
+                    seg = bone_segments(np.where(norm.mask[sample, t, :, m].cpu().numpy(), g[..., m], 0), lay.bones)
                     xs += seg[0]
                     ys += seg[1]
                     zs += seg[2]

@@ -8,9 +8,8 @@ points of the batch (no Python loop over points or samples).
 Normalisation (per sample, fixed aspect). The paper normalises the coordinates "into the range
 of zero to the space size". Here each sample's bounding box over *all* its frames and persons
 is scaled by one factor for the three axes (isotropic: the body is not stretched) so that its
-longest side spans the s voxels, and the two shorter sides are centred in the cube. Because the
-box covers the whole sequence, motion stays visible (a person sitting down moves down the grid)
-and a two-person sample puts both people in one space (each then looks smaller). The voxel of
+longest side spans the s voxels, and the two shorter sides are centred in the cube (a two-person
+sample puts both people in one space, each then smaller). The voxel of
 a point is ``floor(g)`` with g = (p - lo) * s / extent + centring offset, in [0, s); the upper
 face (g = s) is put in voxel s - 1. :func:`normalize` returns g and the map back to metres
 (:meth:`Normalized.to_metres`), so a voxel's centre lies within half a voxel of the point on
@@ -23,35 +22,20 @@ padding frames and absent second persons produce no points. (A present joint tha
 at the origin -- the centre joint of the first frame after ``center_on_joint`` -- is then
 skipped too: one point per sample at most.)
 
-Decisions, measured on the synthetic set (``generate(SyntheticConfig(subjects=range(1, 11)))``,
-840 sequences, through ``from_skeleton_set(..., num_frames=32)`` as the nets see them; reproduce
-with :func:`voxel_stats` or chapter 3):
+Options (the paper gives every point a one-hot and says nothing more):
 
-* **Collisions.** Share of joint points that share their voxel (same sample and frame) with
-  another joint: s=16 18.1 %, s=32 3.6 %, s=64 0.14 %, s=128 0.01 %; nearly all of them are
-  hand tip + thumb + hand (a few cm apart on a Kinect skeleton). Default ``collisions='sum'``:
-  a voxel's feature is the *sum* of its joints' one-hot vectors (multi-hot counts), so no joint
-  identity is lost; ``'first'`` keeps one joint per voxel (lowest person, then joint index) and
-  drops 9.9 % / 1.8 % / 0.07 % of the points at s=16 / 32 / 64 -- the paper's "loss of
-  information" at small s; ``'max'`` (the authors' ``coor_to_sparse``, SPA-Net's paper-size
-  default) keeps every joint as a 0/1 multi-hot, counting none twice.
-* **Persons.** ``persons='shared'`` (this function's and ``SPANet.quick``'s default; SPA-Net's
-  paper size follows the authors' ``'separate'``): the one-hot is over the V joints whatever the person
-  (C = V = 25), the "which joint is this point" of Eq. 8, and independent of the order in which
-  the sensor lists the bodies. ``'separate'`` uses V x M channels (50). In the 120 two-person
-  sequences, 4 of 191,472 voxels (0.002 %) at s=64 (31 of 188,489 at s=32) hold joints of both
-  persons: sharing the channels mixes the two bodies almost nowhere.
-* **Bone points.** None by default (``bone_points=0``): the paper's N is "the number of the
-  joints". Measured: at s=64 only 21 % of the bones have both ends inside one 5^3 kernel window
-  (s=32: 45 %, s=16: 77 %), so the first layers see joints mostly alone and links grow with
-  pooling. ``bone_points=n`` adds n evenly spaced points per bone, whose features interpolate
-  the one-hots of the bone's two joints ((1-a) e_child + a e_parent at fraction a), so
-  channels stay V; chaining the bones through 5^3 windows costs many sites: n=1 x1.9 sites, 41 %
-  of the bones chained; n=3 x3.5, 69 %; n=7 x5.7, 96 %.
+* ``collisions``, joints that share a voxel (same sample and frame): ``'sum'`` (default) adds their one-hot
+  vectors (multi-hot counts, no joint lost); ``'max'`` (the authors' ``coor_to_sparse``, SPA-Net's
+  paper-size default) keeps every joint as a 0/1 multi-hot, counting none twice; ``'first'`` keeps one joint
+  per voxel (lowest person, then joint index) and drops the others -- the paper's "loss of information".
+* ``persons``: ``'shared'`` (this function's and ``SPANet.quick``'s default; SPA-Net's paper size follows
+  the authors' ``'separate'``): the one-hot is over the V joints whatever the person (C = V), independent of
+  the order in which the sensor lists the bodies; ``'separate'`` uses V x M channels.
+* ``bone_points``: none by default (the paper's N is "the number of the joints"); ``n`` adds n evenly spaced
+  points per bone whose features interpolate the one-hots of the bone's two joints ((1-a) e_child +
+  a e_parent at fraction a), so channels stay V.
 
-Throughput: a batch of 32 sequences x 64 frames x 2 persons (102,400 joint slots, ~51,000
-sites at s=64) voxelizes in ~20 ms on one CPU core (32 x 32 frames: 5-8 ms), far below one
-forward pass of any SPA-Net.
+Built in book/09_voxels.ipynb, which measures each option and the cost of voxelizing.
 """
 from __future__ import annotations
 
@@ -123,7 +107,7 @@ class Normalized:
 
 
 def normalize(x, space: int = 64, *, mask: torch.Tensor | None = None, bounds=None, clip: bool = False) -> Normalized:
-    """Map each sample's points into [0, space] with one isotropic scale (see the module doc).
+    """Map each sample's points into [0, space] with one isotropic scale (see the module doc); book/09_voxels.ipynb.
 
     bounds: None (per-sample bounding box, the default) or ``(lo, hi)``, two 3-vectors in metres
     shared by all samples; with bounds, points outside are a ValueError unless ``clip=True``.
@@ -205,8 +189,8 @@ def voxelize(x, space: int = 64, *, persons: str = "shared", collisions: str = "
     last channels empty), 1 at the joint's voxel; joints colliding in one voxel of one frame
     are summed (``collisions='sum'``), merged by an element-wise max (``'max'``: a multi-hot of
     0/1, the authors' ``coor_to_sparse``) or the first is kept (``'first'``). ``bone_points``:
-    extra interpolated points per bone. See the module docstring for the measurements behind
-    the defaults. The returned tensor's sites are sorted by key (n, x, y, z, t).
+    extra interpolated points per bone (see the module docstring). The returned tensor's sites are
+    sorted by key (n, x, y, z, t). Built in book/09_voxels.ipynb.
     """
     if persons not in PERSONS:
         raise ValueError(f"voxelize: persons must be one of {PERSONS}, got {persons!r}")
@@ -273,6 +257,7 @@ def voxel_stats(x, space: int = 64, kernel: int = 5, *, layout: str | Layout = "
     ``bone_points``, the fraction of bones whose consecutive points (joint, bone points, joint)
     are all within that distance; temporal_link_rate: fraction of sites whose voxel is also
     active in the previous or next frame (all that a submanifold (1, 1, 1, 3) kernel can link).
+    Used in book/09_voxels.ipynb.
     """
     x = as_batch(x, "voxel_stats")
     lay = get_layout(layout)

@@ -3,7 +3,7 @@
 Every row is ``recipes.train(name, recipes.sem_model(abl, seed=s, attention=mode), ...)`` in
 the ablation settings ``abl = recipes.ablation_profile(prof)``: the same data, augmentation,
 epochs, optimiser and seeds; only the attention layer of the SEM-blocks differs (Eq. 2-3, 4-5,
-6 or 7; ``skelnb.sem.GRCFSA``). Built in chapter 6.
+6 or 7; ``skelnb.sem.GRCFSA``). Built in book/06_semnet.ipynb.
 
 Besides the per-class accuracy, :func:`order_pair_stats` looks inside the *order pairs* of the
 benchmark (sit down / stand up ...: exact time reversals, ``skelnb.data.actions``): how much of
@@ -20,9 +20,9 @@ from .. import recipes
 from ..data.synthetic import CLASS_NAMES, CLASSES
 from ..evaluate import EvalResult
 from ..flops import count_macs, count_params, train_step_time
+from ..sem.attention import MODES
+from ..sem.net import SEMNet
 from ..train import RunResult
-from .attention import MODES
-from .net import SEMNet
 
 DEFAULT_MODE = "cross-frame+GR"
 ORDER_PAIRS = tuple((c.reverse_of, c.name) for c in CLASSES if c.reverse_of)   # (forward, reversed)
