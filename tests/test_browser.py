@@ -119,16 +119,29 @@ def test_every_chapter_has_a_page_with_its_colab_links():
         assert not address_problems(page, [dict(href=h, launch=True, badge=True) for h in hrefs])
 
 
+def _code_lines(cell):
+    """The lines of a code cell, or those inside the ``` fences of a markdown cell."""
+    lines = "".join(cell["source"]).splitlines()
+    if cell["cell_type"] == "code":
+        return lines
+    fenced, out = False, []
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif fenced:
+            out.append(line)
+    return out
+
+
 def test_code_lines_fit_the_column():
-    """Without a browser: a chapter's code line is at most CODE_LINE_MAX characters (the
-    column of a 1280-px-wide window holds 83 characters of the book's 13px code,
-    _static/skelnb.css), so a code cell does not scroll sideways. Cell 1 is
-    skelnb.colab.install_cell() (tests/test_notebooks.py); test_page measures it."""
+    """Without a browser: a chapter's code line (code cells, and code blocks of the text such
+    as the exercises' solutions) is at most CODE_LINE_MAX characters: the column of a
+    1280-px-wide window holds 83 characters of the book's 13px code (_static/skelnb.css).
+    Cell 1 is skelnb.colab.install_cell() (tests/test_notebooks.py); test_page measures it."""
     long = [f"{nb.name} cell {k}: {len(line)} characters: {line[:60]!r}"
             for nb in colab.toc_notebooks(ROOT)
-            for k, cell in enumerate(json.loads(nb.read_text())["cells"])
-            if cell["cell_type"] == "code" and k != 1
-            for line in "".join(cell["source"]).splitlines() if len(line) > CODE_LINE_MAX]
+            for k, cell in enumerate(json.loads(nb.read_text())["cells"]) if k != 1
+            for line in _code_lines(cell) if len(line) > CODE_LINE_MAX]
     assert not long, "code lines wider than the column:\n" + "\n".join(long)
 
 
