@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-CODE_LINE_MAX = 82   # characters of a chapter's code line
+CODE_LINE_MAX = 82    # characters of a chapter's code line
+BOXED_LINE_MAX = 74   # ... of a code block in an admonition (an exercise's solution)
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -120,28 +121,33 @@ def test_every_chapter_has_a_page_with_its_colab_links():
 
 
 def _code_lines(cell):
-    """The lines of a code cell, or those inside the ``` fences of a markdown cell."""
+    """(line, limit) for the lines of a code cell and those inside the ``` fences of a
+    markdown cell; a fence inside a ::: directive (an exercise's Solution box) has a
+    narrower column."""
     lines = "".join(cell["source"]).splitlines()
     if cell["cell_type"] == "code":
-        return lines
-    fenced, out = False, []
+        return [(line, CODE_LINE_MAX) for line in lines]
+    out, fenced, boxes = [], False, 0
     for line in lines:
-        if line.lstrip().startswith("```"):
+        s = line.strip()
+        if s.startswith("```"):
             fenced = not fenced
         elif fenced:
-            out.append(line)
+            out.append((line, BOXED_LINE_MAX if boxes else CODE_LINE_MAX))
+        elif s.startswith(":::"):
+            boxes += 1 if s.rstrip(":") else -1
     return out
 
 
 def test_code_lines_fit_the_column():
     """Without a browser: a chapter's code line (code cells, and code blocks of the text such
-    as the exercises' solutions) is at most CODE_LINE_MAX characters: the column of a
-    1280-px-wide window holds 83 characters of the book's 13px code (_static/skelnb.css).
+    as the exercises' solutions) fits the column of a 1280-px-wide window, which holds 83
+    characters of the book's 13px code (_static/skelnb.css), 75 inside an admonition.
     Cell 1 is skelnb.colab.install_cell() (tests/test_notebooks.py); test_page measures it."""
-    long = [f"{nb.name} cell {k}: {len(line)} characters: {line[:60]!r}"
+    long = [f"{nb.name} cell {k}: {len(line)} > {limit} characters: {line[:60]!r}"
             for nb in colab.toc_notebooks(ROOT)
             for k, cell in enumerate(json.loads(nb.read_text())["cells"]) if k != 1
-            for line in _code_lines(cell) if len(line) > CODE_LINE_MAX]
+            for line, limit in _code_lines(cell) if len(line) > limit]
     assert not long, "code lines wider than the column:\n" + "\n".join(long)
 
 
@@ -223,10 +229,15 @@ FIGURES_JS = """() => [...document.querySelectorAll('.plotly-graph-div')].map(gd
 })"""
 
 
-# Blocks that must fit the page's column at 1280 px (code lines: test_code_lines_fit_the_column;
-# printed output wraps, _static/skelnb.css). scrollWidth > clientWidth: the block scrolls
-# sideways, or its content spills out of it.
+# Blocks that must fit the page's column at 1280 px, dropdowns opened (code lines:
+# test_code_lines_fit_the_column; printed output wraps, _static/skelnb.css). scrollWidth >
+# clientWidth: the block scrolls sideways, or its content spills out of it.
 WIDE_JS = """() => {
+  // open the dropdowns (exercise hints and solutions) while measuring, close them after
+  const hidden = [...document.querySelectorAll(".toggle-hidden")];
+  const closed = [...document.querySelectorAll("details:not([open])")];
+  hidden.forEach(e => e.classList.remove("toggle-hidden"));
+  closed.forEach(d => { d.open = true; });
   const kinds = [["code cell", "div.cell_input pre"],
                  ["output", "div.cell_output pre, div.cell_output .output, div.cell_output"],
                  ["code block", "div.highlight pre"]];   // a code block of the text
@@ -245,6 +256,8 @@ WIDE_JS = """() => {
   const doc = document.documentElement;
   if (doc.scrollWidth > window.innerWidth + 1)
     out.push({kind: "page", scroll: doc.scrollWidth, client: window.innerWidth, start: "", widest: ""});
+  hidden.forEach(e => e.classList.add("toggle-hidden"));
+  closed.forEach(d => { d.open = false; });
   return out;
 }"""
 
