@@ -106,11 +106,20 @@ def install_static(dest_dir: str | os.PathLike) -> Path:
 # --------------------------------------------------------------------------------------------
 # Plot helpers
 
-def bone_segments(xyz: np.ndarray, bones) -> list[list]:
+def present_joints(xyz: np.ndarray) -> np.ndarray:
+    """(3, V) joints -> (V,) True where a joint is drawn. All-zero joints are missing (dropped),
+    except a single one: the joint a centred pose is centred on (the middle of the spine of the
+    first frame after ``center_spine``)."""
+    zero = np.abs(xyz).sum(axis=0) == 0
+    return ~zero | (zero.sum() == 1)
+
+
+def bone_segments(xyz: np.ndarray, bones, present=None) -> list[list]:
     """(3, V) joints -> x, y, z lists of bone segments separated by None (one line trace).
-    Bones with a missing (all-zero) end are left out, so a dropped joint draws no line to 0."""
+    Bones with a missing end (``present`` (V,) False; default :func:`present_joints`) are left
+    out, so a dropped joint draws no line to 0."""
     out = [[], [], []]
-    seen = np.abs(xyz).sum(axis=0) > 0
+    seen = present_joints(xyz) if present is None else np.asarray(present, dtype=bool)
     for c, p in bones:
         if seen[c] and seen[p]:
             for k in range(3):
@@ -142,7 +151,7 @@ def skeleton_animation(seq, layout, *, title=None, person_colors=None, frame_ste
             color = colors[i % len(colors)]
             if present[t, m]:
                 xyz = seq[:, t, :, m]
-                seen = np.abs(xyz).sum(axis=0) > 0                    # dropped joints are zeros
+                seen = present_joints(xyz)                               # dropped joints are zeros
                 (bx, by, bz) = bone_segments(xyz, bones)
                 jx, jy, jz = ([v if ok else None for v, ok in zip(row, seen)] for row in xyz.tolist())
             else:  # keep the trace count fixed across frames
@@ -191,15 +200,46 @@ def skeleton_animation(seq, layout, *, title=None, person_colors=None, frame_ste
 PART_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
 
 
-def fitted_scene(P):
-    """A 3D scene fitted to the points P (3, K), y up."""
+def fitted_scene(P, eye=None, pad: float | None = None, titles=("x", "y (up)", "z (depth)")):
+    """A 3D scene fitted to the points P (3, K) (all-zero columns: missing), y up, with the true
+    proportions of the fitted box (manual aspect ratio: a flat-in-depth body stays flat and no
+    frame of an animation is clipped). ``eye``: the camera (default: in front, a little from
+    the side and above); ``pad``: margin around the points (default 10 % of the largest side)."""
     pts = P[:, np.abs(P).sum(0) > 0]
     lo, hi = pts.min(1), pts.max(1)
-    pad = 0.1 * (hi - lo).max() + 0.05
-    return dict(xaxis=dict(range=[lo[0] - pad, hi[0] + pad], title="x"),
-                yaxis=dict(range=[lo[1] - pad, hi[1] + pad], title="y (up)"),
-                zaxis=dict(range=[lo[2] - pad, hi[2] + pad], title="z (depth)"),
-                aspectmode="data", camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.3, y=0.4, z=-2.0)))
+    pad = 0.1 * (hi - lo).max() + 0.05 if pad is None else pad
+    span = (hi - lo) + 2 * pad
+    aspect = dict(zip("xyz", (span / span.max()).tolist()))
+    axes = {f"{a}axis": dict(range=[float(lo[i] - pad), float(hi[i] + pad)], title=titles[i])
+            for i, a in enumerate("xyz")}
+    return dict(**axes, aspectmode="manual", aspectratio=aspect,
+                camera=dict(up=dict(x=0, y=1, z=0), eye=eye or dict(x=0.3, y=0.4, z=-2.0)))
+
+
+def skeleton_traces(P, layout, *, present=None, width: float = 7, size: float = 4, showlegend: bool = True) -> list:
+    """The skeleton of one pose P (3, V) as Scatter3d traces coloured by body part
+    (``layout.parts``, :data:`PART_COLORS`): one bone trace per part (a bone takes the part of its
+    child joint; the part's name in the legend), then one trace of the joints as markers (hover:
+    joint name). Always ``len(layout.parts) + 1`` traces, so animation frames keep the count;
+    missing joints (``present`` (V,) False; default :func:`present_joints`) draw nothing (joints
+    in no part: one more trace, "other")."""
+    P = np.asarray(P, dtype=float)
+    part, names = layout.part_of(), list(layout.parts)
+    if (part < 0).any():                                                # joints in no part
+        part, names = np.where(part < 0, len(names), part), names + ["other"]
+    seen = present_joints(P) if present is None else np.asarray(present, dtype=bool)
+    out = []
+    for k, name in enumerate(names):
+        bones = [(c, p) for c, p in layout.bones if part[c] == k]
+        xs, ys, zs = bone_segments(P, bones, seen)
+        out.append(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", name=name, legendgroup=name,
+                                line=dict(color=PART_COLORS[k % len(PART_COLORS)], width=width),
+                                hoverinfo="skip", showlegend=showlegend))
+    colors = [PART_COLORS[k % len(PART_COLORS)] for k in part]
+    out.append(go.Scatter3d(x=np.where(seen, P[0], None), y=P[1], z=P[2], mode="markers", name="joints",
+                            marker=dict(size=size, color=colors, line=dict(color="#333", width=1)),
+                            text=list(layout.joints), hovertemplate="%{text}<extra></extra>", showlegend=False))
+    return out
 
 
 def grouping_figure(poses, layout, semantic, spatial, titles, centre: int = 11) -> go.Figure:

@@ -389,13 +389,28 @@ def test_attention_figures_controls_and_errors():
     seq = torch.randn(3, 10, 25, 2)
     seq[:, 8:] = 0                                                             # padding frames are skipped
     maps = {"block 1": {"head 1": torch.rand(5, 25, 25), "head 2": w}}       # per-frame and static, nested
-    fig = attention_lines_figure(seq, NTU25, maps, top_k=6)
+    fig = attention_lines_figure(seq, NTU25, maps, top_k=6, frame_numbers=range(100, 120, 2))
     buttons = fig.layout.updatemenus[0].buttons
     assert [b.label for b in buttons] == ["block 1 / head 1", "block 1 / head 2"]
     assert len(fig.frames) == 5 and len(fig.layout.sliders[0].steps) == 5   # frames of the per-frame weights
+    # per-frame weights (5) follow the 8 pose frames by relative position: labelled by those frames' numbers
+    assert [s.label for s in fig.layout.sliders[0].steps] == ["100", "102", "106", "108", "112"]
     assert all(t.visible is None for fr in fig.frames for t in fr.data)       # the slider keeps the menu's choice
-    assert sum(buttons[1].args[0]["visible"]) == 2 + 5                       # skeleton + that label's 5 traces
-    assert len(attention_lines_figure(seq[:, 0, :, 0], NTU25, w).frames) == 0  # one pose, one map: no slider
+    n_skel = len(NTU25.parts) + 1                                            # bones per body part + joints
+    assert [t.name for t in fig.data[:n_skel - 1]] == list(NTU25.parts)
+    assert sum(buttons[1].args[0]["visible"]) == n_skel + 5                  # skeleton + that label's 5 traces
+    fig = attention_lines_figure(seq[:, 0, :, 0], NTU25, w, top_k=2)         # one pose, one map: no slider
+    assert len(fig.frames) == 0 and not fig.layout.sliders
+    lines = [t for t in fig.data[n_skel:] if t.mode == "lines"]
+    assert sum(len(t.x) for t in lines) == 3 * 2                             # top_k segments (+ None gaps)
+    colours = sorted(c for t in lines if len(t.x) for c in t.line.color[::3])
+    assert np.allclose(colours, [25 * 0.3, 25 * 0.5])                       # V * max(w_uv, w_vu): 1 = uniform
+    hover = fig.data[-1].marker                                              # carries the colour bar
+    assert (hover.cmin, hover.cmax) == (25 * 0.3, 25 * 0.5) and "uniform" in hover.colorbar.title.text
+    assert [t.line.width for t in lines if len(t.x)] == [min(t.line.width for t in lines),
+                                                         max(t.line.width for t in lines)]  # width grows with it
+    with pytest.raises(ValueError, match="frame_numbers has 3 entries"):
+        attention_lines_figure(seq, NTU25, w, frame_numbers=[1, 2, 3])
     assert len(attention_heatmap({"a": w, "b": w.T}, NTU25).layout.updatemenus[0].buttons) == 2
     with pytest.raises(ValueError, match=r"V=25 .* got shape \(22, 22\)"):
         attention_lines_figure(seq, NTU25, np.ones((22, 22)))

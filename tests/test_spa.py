@@ -492,6 +492,9 @@ def test_quick_profile_models_run_on_cpu(kind):
 
 
 def test_figures_build():
+    import numpy as np
+
+    from skelnb.data.layouts import NTU25
     from skelnb.spa import viz as spa_viz
     x = skeletons(N=2, T=4)
     st = voxelize(x, 16)
@@ -502,5 +505,26 @@ def test_figures_build():
     rb = build_rulebook(coords, (6, 6), 3)
     fig = spa_viz.rulebook_figure(coords, coords, rb, (6, 6))
     assert len(fig.data) == 2 + 9 and len(fig.layout.sliders[0].steps) == 1 + 9
-    acts = tiny("4d", "reference").activations(x)
+    net = tiny("4d", "reference")
+    acts = net.activations(x)
     assert len(spa_viz.activation_figure(acts[-1]).frames) >= 1
+    fig = spa_viz.activation_figure(acts, normalize(x, 16), sample=1)       # both stages, skeleton of sample 1
+    n_skel = len(NTU25.parts) + 1
+    persons = int(normalize(x, 16).mask[1].any(dim=(0, 1)).sum())
+    labels = [b.label for b in fig.layout.updatemenus[0].buttons]
+    assert labels == [f"stage {i + 1}, grid {tuple(a.spatial_shape)}" for i, a in enumerate(acts)]
+    assert [t.name for t in fig.data[:n_skel - 1]] == list(NTU25.parts)    # the skeleton under the activations
+    assert len(fig.data) == persons * n_skel + len(acts)
+    assert fig.layout.updatemenus[0].buttons[1].args[0]["visible"] == [True] * persons * n_skel + [False, True]
+    T = x.shape[2]
+    assert len(fig.frames) == T and [s.label for s in fig.layout.sliders[0].steps] == [str(t) for t in range(T)]
+    for l, a in enumerate(acts):                                             # sites at their centres, input voxels
+        rows = (a.coords[:, 0] == 1) & (a.coords[:, 4] == 0)
+        c = (a.coords[rows, 1:4].float() + 0.5) * 16 / a.spatial_shape[0]
+        mag = a.features[a.coords[:, 0] == 1].norm(dim=1)
+        tr = fig.data[persons * n_skel + l]
+        assert sorted(zip(tr.x, tr.y, tr.z)) == sorted(map(tuple, c.tolist()))
+        rel = (a.features[rows].norm(dim=1) / mag.mean()).detach().numpy()
+        assert np.allclose(sorted(tr.marker.color), sorted(rel), atol=1e-3)  # |f| / mean |f|: 1 = average site
+        assert tr.marker.cmax == pytest.approx(float((mag / mag.mean()).max()), abs=1e-6)
+        assert "mean" in tr.marker.colorbar.title.text

@@ -165,3 +165,25 @@ def test_skeleton_animation_rejects_empty_and_wrong_shape():
         viz.skeleton_animation(np.zeros((3, 4, 25, 2)), NTU25)
     with pytest.raises(AssertionError):
         viz.skeleton_animation(np.ones((3, 4, 20, 1)), NTU25)
+
+
+def test_skeleton_traces_by_body_part_and_the_centre_joint():
+    from skelnb.viz import PART_COLORS, fitted_scene, present_joints, skeleton_traces
+
+    P = np.random.default_rng(0).normal(size=(3, 25))
+    P[:, 1] = 0                                                  # centred on the middle of the spine: drawn
+    assert present_joints(P).all()
+    P[:, 7] = 0                                                  # a second zero joint: both are dropped
+    assert present_joints(P).sum() == 23
+    traces = skeleton_traces(P, NTU25)
+    assert [t.name for t in traces] == list(NTU25.parts) + ["joints"]
+    part = NTU25.part_of()
+    for k, t in enumerate(traces[:-1]):
+        assert t.line.color == PART_COLORS[k]
+        bones = [(c, p) for c, p in NTU25.bones if part[c] == k and c not in (1, 7) and p not in (1, 7)]
+        assert len(t.x) == 3 * len(bones)                        # one segment + None per bone of the part
+    assert list(traces[-1].marker.color) == [PART_COLORS[k] for k in part]
+    given = skeleton_traces(P, NTU25, present=np.arange(25) != 3)    # an explicit mask wins
+    assert sum(len(t.x) for t in given[:-1]) == 3 * (len(NTU25.bones) - 1)  # the head, a leaf: one bone
+    scene = fitted_scene(np.array([[1.0, 2.0], [1.0, 3.0], [1.0, 1.5]]), pad=0.0)
+    assert scene["aspectratio"] == {"x": 0.5, "y": 1.0, "z": 0.25}  # the body's proportions kept

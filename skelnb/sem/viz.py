@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..data.layouts import Layout, get_layout
-from ..viz import bone_segments, fitted_scene
+from ..viz import fitted_scene, present_joints, skeleton_traces
 
 
 def _as_numpy(a) -> np.ndarray:
@@ -91,8 +91,10 @@ def attention_heatmap(weights, layout: str | Layout, *, title: str | None = None
 
 
 # ----------------------------------------------------------------------------- lines on the skeleton
-def _pose_frames(pose, V: int, person: int) -> np.ndarray:
-    """(3, V) / (3, T, V) / (3, T, V, M) -> (T, 3, V) float array (T = 1 for a single pose)."""
+LINE_COLORS = [[0, "#b0b0b0"], [1, "#000000"]]    # light grey (weak) to black (strong): apart from PART_COLORS
+def _pose_frames(pose, V: int, person: int) -> tuple[np.ndarray, np.ndarray]:
+    """(3, V) / (3, T, V) / (3, T, V, M) -> (T', 3, V) float array of the non-padding frames
+    (T' = 1 for a single pose) and the (T,) mask of those frames."""
     P = _as_numpy(pose)
     if P.ndim == 4:
         if not 0 <= person < P.shape[3]:
@@ -106,7 +108,7 @@ def _pose_frames(pose, V: int, person: int) -> np.ndarray:
     keep = np.abs(P).sum(axis=(0, 2)) > 0                              # drop all-zero (padding) frames
     if not keep.any():
         raise ValueError("attention_lines_figure: the pose is all zeros")
-    return P[:, keep].transpose(1, 0, 2)
+    return P[:, keep].transpose(1, 0, 2), keep
 
 
 def top_pairs(w: np.ndarray, top_k: int, present: np.ndarray | None = None) -> list[tuple[int, int, float, float]]:
@@ -123,30 +125,39 @@ def top_pairs(w: np.ndarray, top_k: int, present: np.ndarray | None = None) -> l
             for i in order if np.isfinite(score[i])]
 
 
-def attention_lines_figure(pose, layout: str | Layout, weights, top_k: int = 50, *, title: str | None = None,
-                           person: int = 0, n_widths: int = 4, colorscale: str = "Plasma",
-                           colorbar_title: str = "max(w_uv, w_vu)", height: int = 600) -> go.Figure:
-    """The ``top_k`` strongest attention pairs drawn as lines between joints of the 3D skeleton.
+def attention_lines_figure(pose, layout: str | Layout, weights, top_k: int = 20, *, title: str | None = None,
+                           person: int = 0, frame_numbers=None, n_widths: int = 4, colorscale=LINE_COLORS,
+                           height: int = 640) -> go.Figure:
+    """The ``top_k`` strongest attention pairs of every map drawn as lines between the joints of
+    the 3D skeleton (bones coloured by body part).
 
     ``pose``: one pose (3, V) or a sequence (3, T, V) / (3, T, V, M) (person ``person`` is drawn;
-    all-zero padding frames are skipped). ``weights``: a (V, V) map, a per-frame (T_w, V, V)
-    stack, or {label: either}, also nested ({"block 2": {"head 1": ...}} is labelled
-    "block 2 / head 1"), e.g. from ``SEMNet.attention_maps``; a static dropdown picks the
-    label and, when the pose is a sequence or some weights are per frame, a slider picks the
-    frame (both controls combine: the slider moves the data, the dropdown the visibility).
-    Frames are matched by relative position, so per-frame weights of a strided block (T_w < T)
-    follow the pose.
+    all-zero padding frames are skipped); ``frame_numbers``: the clip's frame number of each of
+    the T pose frames (default 0..T-1), the labels of the frame slider. ``weights``: a (V, V)
+    map, a per-frame (T_w, V, V) stack, or {label: either}, also nested ({"block 2": {"head 1":
+    ...}} is labelled "block 2 / head 1"), e.g. from ``SEMNet.attention_maps``; a static
+    dropdown picks the label and, when the pose is a sequence or some weights are per frame, a
+    slider picks the frame (the slider moves the data, the dropdown the visibility). Frames are
+    matched by relative position, so per-frame weights of a strided block (T_w < T) follow the pose.
 
-    A pair {u, v} is ranked by max(w[u, v], w[v, u]); line colour and width grow with it (widths
-    in ``n_widths`` rank bands); the hover at the middle of a line gives both directions. Colour
-    range is shared by all labels and frames, so maps can be compared.
+    A pair {u, v} is ranked by max(w[u, v], w[v, u]) and drawn with the weight relative to
+    uniform, V * max(w[u, v], w[v, u]) (1 = every joint weighted 1/V): colour and width (in
+    ``n_widths`` bands of equal value range) grow with it on each label's own scale (its
+    smallest to its largest drawn value over all frames), so every block and head shows its
+    own contrast; the colour bar gives the values. The hover at the middle of a line gives
+    both directions. Built in book/07_attention_on_skeleton.ipynb.
     """
     lay = get_layout(layout)
     V, names = lay.num_joints, list(lay.joints)
     if not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"attention_lines_figure: top_k must be a positive int, got {top_k!r}")
     maps = _labelled(weights, V, "attention_lines_figure", allow_frames=True)
-    poses = _pose_frames(pose, V, person)                                  # (T_p, 3, V)
+    poses, kept = _pose_frames(pose, V, person)                           # (T', 3, V), (T,) mask
+    numbers = np.arange(len(kept)) if frame_numbers is None else np.asarray(frame_numbers).ravel()
+    if len(numbers) != len(kept):
+        raise ValueError(f"attention_lines_figure: frame_numbers has {len(numbers)} entries, "
+                         f"the pose has {len(kept)} frames")
+    numbers = [int(f) for f in numbers[kept]]
     per_frame = [w.shape[0] for w in maps.values() if w.ndim == 3]
     n_frames = max(per_frame) if per_frame else poses.shape[0]
     labels = list(maps)
@@ -156,71 +167,78 @@ def attention_lines_figure(pose, layout: str | Layout, weights, top_k: int = 50,
 
     def frame_pairs(i):
         P = poses[at(len(poses), i)]
-        present = np.abs(P).sum(axis=0) > 0
-        out = {}
-        for lab, w in maps.items():
-            wi = w[at(w.shape[0], i)] if w.ndim == 3 else w
-            out[lab] = top_pairs(wi, top_k, present)
-        return P, out
+        present = present_joints(P)
+        return P, {lab: top_pairs(w[at(w.shape[0], i)] if w.ndim == 3 else w, top_k, present)
+                   for lab, w in maps.items()}
 
     frames = [frame_pairs(i) for i in range(n_frames)]
-    shown = [max(a, b) for _, fp in frames for pairs in fp.values() for _, _, a, b in pairs]
-    cmax = max(shown) if shown else 1.0
-    cmin = min(shown) if shown else 0.0
-    widths = np.linspace(2, 9, n_widths)
+    scale = {}                                                              # label -> (lo, hi) of V * weight
+    for lab in labels:
+        r = [V * max(a, b) for _, fp in frames for _, _, a, b in fp[lab]] or [1.0]
+        lo, hi = min(r), max(r)
+        scale[lab] = (lo, hi if hi > lo else lo + 1e-6)
+    widths = np.linspace(2, 10, n_widths)
+    bar = dict(title=dict(text="V·w (1 = uniform)", side="right"), thickness=14, len=0.75)
 
     def traces(i, initial=False):
         # animation frames carry no 'visible', so the dropdown's choice survives the slider
         vis = (lambda li: dict(visible=li == 0)) if initial else (lambda li: {})
         P, fp = frames[i]
         P = np.round(P, 3)                                                  # mm: keeps the figure JSON small
-        bx, by, bz = bone_segments(P, lay.bones)
-        present = np.abs(P).sum(axis=0) > 0
-        out = [go.Scatter3d(x=bx, y=by, z=bz, mode="lines", line=dict(color="#bbbbbb", width=4),
-                            hoverinfo="skip", showlegend=False, name="bones"),
-               go.Scatter3d(x=np.where(present, P[0], None), y=P[1], z=P[2], mode="markers",
-                            marker=dict(size=3, color="#444444"), text=names, hovertemplate="%{text}<extra></extra>",
-                            showlegend=False, name="joints")]
+        out = skeleton_traces(P, lay, width=8, size=4.5)
         for li, lab in enumerate(labels):
+            lo, hi = scale[lab]
             pairs = fp[lab]
-            bands = np.array_split(np.arange(len(pairs)), n_widths)      # strongest band first
-            for b, idx in enumerate(bands):
+            rel = np.array([V * max(a, c) for _, _, a, c in pairs])
+            band = np.minimum(((rel - lo) / (hi - lo) * n_widths).astype(int), n_widths - 1)
+            for b in range(n_widths):
                 xs, ys, zs, cs = [], [], [], []
-                for k in idx:
-                    u, v, a, c = pairs[k]
+                for k in np.flatnonzero(band == b):
+                    u, v = pairs[k][:2]
                     for arr, d in ((xs, 0), (ys, 1), (zs, 2)):
                         arr += [P[d, u], P[d, v], None]
-                    cs += [round(max(a, c), 6)] * 3
-                out.append(go.Scatter3d(
-                    x=xs, y=ys, z=zs, mode="lines", hoverinfo="skip", showlegend=False, name=f"{lab} band {b}",
-                    **vis(li), line=dict(width=float(widths[n_widths - 1 - b]), color=cs or [0],
-                                               colorscale=colorscale, cmin=cmin, cmax=cmax,
-                                               showscale=b == 0, colorbar=dict(title=colorbar_title))))
+                    cs += [round(float(rel[k]), 5)] * 3
+                out.append(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", hoverinfo="skip", showlegend=False,
+                                        name=f"{lab} band {b}", **vis(li),
+                                        line=dict(width=float(widths[b]), color=cs or [lo], colorscale=colorscale,
+                                                  cmin=lo, cmax=hi)))
             mid = np.array([(P[:, u] + P[:, v]) / 2 for u, v, _, _ in pairs]).reshape(-1, 3).T
-            text = [f"{names[u]} → {names[v]}: {a:.4f}<br>{names[v]} → {names[u]}: {c:.4f}" for u, v, a, c in pairs]
-            out.append(go.Scatter3d(x=mid[0], y=mid[1], z=mid[2], mode="markers", **vis(li),
-                                    marker=dict(size=2, color="rgba(0,0,0,0.25)"), text=text, showlegend=False,
-                                    hovertemplate="%{text}<extra>" + (lab or "") + "</extra>", name=f"{lab} hover"))
+            text = [f"{names[u]} → {names[v]}: {a:.4f} ({V * a:.3f} × uniform)<br>"
+                    f"{names[v]} → {names[u]}: {c:.4f} ({V * c:.3f} × uniform)" for u, v, a, c in pairs]
+            out.append(go.Scatter3d(x=mid[0], y=mid[1], z=mid[2], mode="markers", **vis(li), text=text,
+                                    marker=dict(size=3, color=np.round(rel, 5), colorscale=colorscale, cmin=lo,
+                                                cmax=hi, showscale=True, colorbar=bar),
+                                    showlegend=False, name=f"{lab} hover",
+                                    hovertemplate="%{text}<extra>" + (lab or "") + "</extra>"))
         return out
 
+    n_skel = len(skeleton_traces(poses[0], lay))
     per_label = n_widths + 1
     fig = go.Figure(data=traces(0, initial=True))
-    allp = poses.transpose(1, 0, 2).reshape(3, -1)
-    scene = fitted_scene(allp)
-    scene["camera"]["eye"] = dict(x=0.5, y=0.5, z=-2.6)                 # a little further back than fitted_scene's
+    scene = fitted_scene(poses.transpose(1, 0, 2).reshape(3, -1), pad=0.08,
+                         eye=dict(x=0.9, y=0.5, z=-1.4))                   # in front, a little from the side, above
+    scene.update({f"{a}axis": dict(scene[f"{a}axis"], showticklabels=False, backgroundcolor="#f6f6f6")
+                  for a in "xyz"})
+    note = (f"lines: the {top_k} strongest pairs {{u, v}} of the map; width and colour: "
+            "V·max(w<sub>uv</sub>, w<sub>vu</sub>), the weight relative to uniform (1/V)")
     fig.update_layout(title=dict(text=title, x=0.01, y=0.98, yanchor="top"), height=height, scene=scene,
-                      margin=dict(l=0, r=0, t=90 if len(labels) > 1 else 50 if title else 10, b=0))
+                      margin=dict(l=0, r=0, t=115 if len(labels) > 1 else 60, b=80 if n_frames > 1 else 0),
+                      legend=dict(title=dict(text="bones"), x=0.0, y=0.5, yanchor="middle", bgcolor="rgba(0,0,0,0)"),
+                      annotations=[dict(text=note, showarrow=False, x=0, xanchor="left",
+                                        y=1.0, yanchor="bottom", xref="paper", yref="paper",
+                                        font=dict(size=11, color="#555"))])
     menus = []
     if len(labels) > 1:
-        menus.append(_dropdown(labels, lambda i: [True, True] + [j // per_label == i
-                                                                 for j in range(per_label * len(labels))]))
+        menus.append(_dropdown(labels, lambda i: [True] * n_skel + [j // per_label == i
+                                                                    for j in range(per_label * len(labels))],
+                               y=1.08))
     if n_frames > 1:
         fig.frames = [go.Frame(data=traces(i), name=str(i)) for i in range(n_frames)]
         still = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
+        steps = [dict(method="animate", label=str(numbers[at(len(numbers), i)]), args=[[str(i)], still])
+                 for i in range(n_frames)]
         fig.update_layout(sliders=[dict(active=0, currentvalue=dict(prefix="frame "), x=0.05, len=0.9, y=0,
-                                        pad=dict(t=10, b=10),
-                                        steps=[dict(method="animate", label=str(i), args=[[str(i)], still])
-                                               for i in range(n_frames)])])
+                                        pad=dict(t=10, b=10), steps=steps)])
     if menus:
         fig.update_layout(updatemenus=menus)
     return fig

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..data.layouts import Layout, get_layout
-from ..viz import PART_COLORS, bone_segments
+from ..viz import PART_COLORS, bone_segments, fitted_scene, skeleton_traces
 
 _STILL = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
 
@@ -71,7 +71,7 @@ def voxel_frames(st, layout: str | Layout = "ntu25", sample: int = 0, norm=None,
             xs, ys, zs = [], [], []
             for m in range(g.shape[-1]):
                 if norm.mask[sample, t, :, m].any():
-                    seg = bone_segments(np.where(norm.mask[sample, t, :, m].cpu().numpy(), g[..., m], 0), lay.bones)
+                    seg = bone_segments(g[..., m], lay.bones, norm.mask[sample, t, :, m].cpu().numpy())
                     xs += seg[0]
                     ys += seg[1]
                     zs += seg[2]
@@ -173,26 +173,99 @@ def rulebook_figure(in_coords, out_coords, rulebook, grid_shape, kernel_size=Non
     return fig
 
 
-def activation_figure(st, sample: int = 0, frames=None, title: str | None = None, max_size: int = 14) -> go.Figure:
-    """Fig. 7c: one sample's sparse activations in the grid, marker size = activation magnitude
-    (L2 norm of the site's features); a slider picks the frame (coordinate t of that stage's grid)."""
-    coords, feats = _sample(st, sample)
-    mag = np.linalg.norm(feats, axis=1)
-    size = 2 + max_size * mag / max(mag.max(), 1e-12)
-    frames_t = list(np.unique(coords[:, 4])) if frames is None else list(frames)
+ACTIVATION_COLORS = "Viridis_r"      # sequential, apart from the body-part colours of the skeleton
 
-    def traces(t):
-        rows = coords[:, 4] == t
-        c = coords[rows, 1:4] + 0.5
-        return [go.Scatter3d(x=c[:, 0], y=c[:, 1], z=c[:, 2], mode="markers", customdata=mag[rows],
-                             hovertemplate="|f| = %{customdata:.3f}<extra></extra>",
-                             marker=dict(size=size[rows], color=mag[rows], colorscale="Oranges", cmin=0,
-                                         cmax=float(mag.max()), opacity=0.85))]
 
-    fig = go.Figure(data=traces(frames_t[0]), frames=[go.Frame(data=traces(t), name=str(t)) for t in frames_t])
-    fig.update_layout(title=title, height=520, showlegend=False, margin=dict(l=0, r=0, t=40 if title else 10, b=0),
-                      scene=_cube_scene(st.spatial_shape[0]),
-                      sliders=[dict(active=0, currentvalue=dict(prefix="frame "), pad=dict(t=10, b=10),
-                                    steps=[dict(method="animate", label=str(t), args=[[str(t)], _STILL])
-                                           for t in frames_t])])
+def activation_figure(acts, norm=None, layout: str | Layout = "ntu25", sample: int = 0, *, title: str | None = None,
+                      stage_labels=None, max_size: float = 40, height: int = 640) -> go.Figure:
+    """Fig. 7c: one sample's sparse activations as circles on the skeleton of the frame.
+
+    ``acts``: one stage's output (a SparseTensor, coords (n, x, y, z, t)) or a list of them, e.g.
+    ``SPANet.activations``: a dropdown picks the stage (labels ``stage_labels``, default "stage
+    1", ... with the grid). ``norm``: the :class:`~skelnb.spa.voxel.Normalized` of the same
+    batch, to draw the skeleton (bones coloured by body part, every person) in the input grid's
+    coordinates; every site is drawn at its centre in those coordinates too (a site of a stage
+    with a grid c times coarser spans c input voxels per axis), so all stages share one scene.
+    A slider picks the input frame (labels: its number; without ``norm``, the frame t of the
+    finest grid given); each stage shows the frame of its grid that covers it. Circle area and
+    colour: |f| / mean |f| (the L2 norm of the site's features over the mean of all sites of
+    that stage and sample: 1 = an average site), on the stage's own scale (colour bar, 0 to the
+    stage's largest); diameters grow with the site's extent, at most ``max_size`` px.
+    Built in book/12_sparse_activations.ipynb.
+    """
+    lay = get_layout(layout)
+    stages = list(acts) if isinstance(acts, (list, tuple)) else [acts]
+    labels = list(stage_labels) if stage_labels is not None else (
+        [f"stage {i + 1}, grid {tuple(a.spatial_shape)}" for i, a in enumerate(stages)] if len(stages) > 1
+        else [f"grid {tuple(stages[0].spatial_shape)}"])
+    if len(labels) != len(stages):
+        raise ValueError(f"activation_figure: {len(labels)} stage_labels for {len(stages)} stages")
+    space = norm.space if norm is not None else max(a.spatial_shape[0] for a in stages)
+    T_in = norm.grid.shape[2] if norm is not None else max(a.spatial_shape[-1] for a in stages)
+    data = []                                                   # per stage: centres (P, 3), t (P,), rel (P,), cell
+    for a in stages:
+        coords, feats = _sample(a, sample)
+        cell = space / a.spatial_shape[0]                       # input voxels per site, along each axis
+        mag = np.linalg.norm(feats, axis=1)
+        rel = mag / max(mag.mean(), 1e-12)
+        data.append(((coords[:, 1:4] + 0.5) * cell, coords[:, 4], rel, cell, a.spatial_shape[-1]))
+
+    if norm is not None:
+        g = norm.grid[sample].detach().cpu().numpy()            # (3, T, V, M) input grid units
+        ok = norm.mask[sample].cpu().numpy()                    # (T, V, M)
+        persons = [m for m in range(g.shape[-1]) if ok[..., m].any()]
+        pts = [g[:, ok]]                                        # (3, K) every valid joint of every frame
+    else:
+        persons, pts = [], []
+    lo = np.min([c.min(0) - d / 2 for c, _, _, d, _ in data] + [p.min(1) for p in pts], axis=0)
+    hi = np.max([c.max(0) + d / 2 for c, _, _, d, _ in data] + [p.max(1) for p in pts], axis=0)
+    scene = fitted_scene(np.stack([lo, hi], axis=1), pad=0.03 * (hi - lo).max(), eye=dict(x=0.9, y=0.5, z=-1.4),
+                         titles=("x (input voxels)", "y (up)", "z (depth)"))
+    scene.update({f"{k}axis": dict(scene[f"{k}axis"], showticklabels=False, backgroundcolor="#f6f6f6") for k in "xyz"})
+    px = 440 / (hi - lo).max()                                  # ~ pixels per input voxel in the scene
+    bar = dict(title=dict(text="|f| / mean |f| (1 = average site)", side="right"), thickness=14, len=0.75)
+
+    def traces(i, initial=False):
+        out = []
+        if norm is not None:
+            t = min(T_in - 1, i)
+            for k, m in enumerate(persons):
+                out += skeleton_traces(np.round(g[:, t, :, m], 2), lay, present=ok[t, :, m], width=6, size=3,
+                                       showlegend=k == 0)
+        for li, (c, ts, rel, cell, T_l) in enumerate(data):
+            rows = ts == min(T_l - 1, i * T_l // n_frames)
+            cmax = float(rel.max())
+            size = np.maximum(3, np.minimum(1.5 * px * cell, max_size) * np.sqrt(rel[rows] / cmax))  # area ~ |f|
+            out.append(go.Scatter3d(
+                x=c[rows, 0], y=c[rows, 1], z=c[rows, 2], mode="markers", name=labels[li],
+                **(dict(visible=li == 0) if initial else {}), customdata=np.round(rel[rows], 3),
+                hovertemplate="|f| / mean = %{customdata:.2f}<extra>" + labels[li] + "</extra>",
+                marker=dict(size=np.round(size, 1), color=np.round(rel[rows], 3), colorscale=ACTIVATION_COLORS,
+                            cmin=0, cmax=cmax, opacity=0.7, line=dict(width=0), showscale=True, colorbar=bar),
+                showlegend=False))
+        return out
+
+    n_frames = T_in if norm is not None else max(T_l for *_, T_l in data)
+    n_skel = len(traces(0)) - len(data)
+    fig = go.Figure(data=traces(0, initial=True),
+                    frames=[go.Frame(data=traces(i), name=str(i)) for i in range(n_frames)] if n_frames > 1 else None)
+    note = ("circles: the active sites of the stage in this frame, size and colour |f| / mean |f|"
+            + ("; lines: the skeleton, in the input grid" if norm is not None else ""))
+    fig.update_layout(
+        title=dict(text=title, x=0.01, y=0.98, yanchor="top"), height=height, scene=scene,
+        margin=dict(l=0, r=0, t=115 if len(stages) > 1 else 60, b=80 if n_frames > 1 else 0),
+        legend=dict(title=dict(text="bones"), x=0.0, y=0.5, yanchor="middle", bgcolor="rgba(0,0,0,0)"),
+        annotations=[dict(text=note, showarrow=False, x=0, xanchor="left", y=1.0, yanchor="bottom",
+                          xref="paper", yref="paper", font=dict(size=11, color="#555"))])
+    if n_frames > 1:
+        fig.update_layout(sliders=[dict(active=0, currentvalue=dict(prefix="frame "), x=0.05, len=0.9, y=0,
+                                        pad=dict(t=10, b=10),
+                                        steps=[dict(method="animate", label=str(i), args=[[str(i)], _STILL])
+                                               for i in range(n_frames)])])
+    if len(stages) > 1:
+        buttons = [dict(label=lab, method="restyle",
+                        args=[{"visible": [True] * n_skel + [j == i for j in range(len(stages))]}])
+                   for i, lab in enumerate(labels)]
+        fig.update_layout(updatemenus=[dict(type="dropdown", x=0, y=1.08, xanchor="left", yanchor="bottom",
+                                            pad=dict(b=6), showactive=True, buttons=buttons)])
     return fig
