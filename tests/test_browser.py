@@ -1,6 +1,7 @@
 """The built book in a real headless Chromium: offline, no JS errors, every plotly figure drawn
-and its sliders / menus working; the Colab launch button and badge of every chapter and every
-link to the repository point to the one address (_config.yml's repository url and pinned ref).
+and its sliders / menus working, no code cell, code block or output wider than the page's column
+(at 1280 px: nothing scrolls sideways); the Colab launch button and badge of every chapter and
+every link to the repository point to the one address (_config.yml's repository url and pinned ref).
 
 Needs `make book` (_build/html) and Chromium (Debian: `apt-get install chromium`); skipped
 otherwise. Screenshots go to _build/screenshots/<page>.png.
@@ -8,6 +9,7 @@ otherwise. Screenshots go to _build/screenshots/<page>.png.
 import functools
 import http.server
 import io
+import json
 import re
 import shutil
 import tempfile
@@ -25,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+CODE_LINE_MAX = 82    # characters of a chapter's code line
+BOXED_LINE_MAX = 74   # ... of a code block in an admonition (an exercise's solution)
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -116,6 +120,37 @@ def test_every_chapter_has_a_page_with_its_colab_links():
         assert not address_problems(page, [dict(href=h, launch=True, badge=True) for h in hrefs])
 
 
+def _code_lines(cell):
+    """(line, limit) for the lines of a code cell and those inside the ``` fences of a
+    markdown cell; a fence inside a ::: directive (an exercise's Solution box) has a
+    narrower column."""
+    lines = "".join(cell["source"]).splitlines()
+    if cell["cell_type"] == "code":
+        return [(line, CODE_LINE_MAX) for line in lines]
+    out, fenced, boxes = [], False, 0
+    for line in lines:
+        s = line.strip()
+        if s.startswith("```"):
+            fenced = not fenced
+        elif fenced:
+            out.append((line, BOXED_LINE_MAX if boxes else CODE_LINE_MAX))
+        elif s.startswith(":::"):
+            boxes += 1 if s.rstrip(":") else -1
+    return out
+
+
+def test_code_lines_fit_the_column():
+    """Without a browser: a chapter's code line (code cells, and code blocks of the text such
+    as the exercises' solutions) fits the column of a 1280-px-wide window, which holds 83
+    characters of the book's 13px code (_static/skelnb.css), 75 inside an admonition.
+    Cell 1 is skelnb.colab.install_cell() (tests/test_notebooks.py); test_page measures it."""
+    long = [f"{nb.name} cell {k}: {len(line)} > {limit} characters: {line[:60]!r}"
+            for nb in colab.toc_notebooks(ROOT)
+            for k, cell in enumerate(json.loads(nb.read_text())["cells"]) if k != 1
+            for line, limit in _code_lines(cell) if len(line) > limit]
+    assert not long, "code lines wider than the column:\n" + "\n".join(long)
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -194,6 +229,39 @@ FIGURES_JS = """() => [...document.querySelectorAll('.plotly-graph-div')].map(gd
 })"""
 
 
+# Blocks that must fit the page's column at 1280 px, dropdowns opened (code lines:
+# test_code_lines_fit_the_column; printed output wraps, _static/skelnb.css). scrollWidth >
+# clientWidth: the block scrolls sideways, or its content spills out of it.
+WIDE_JS = """() => {
+  // open the dropdowns (exercise hints and solutions) while measuring, close them after
+  const hidden = [...document.querySelectorAll(".toggle-hidden")];
+  const closed = [...document.querySelectorAll("details:not([open])")];
+  hidden.forEach(e => e.classList.remove("toggle-hidden"));
+  closed.forEach(d => { d.open = true; });
+  const kinds = [["code cell", "div.cell_input pre"],
+                 ["output", "div.cell_output pre, div.cell_output .output, div.cell_output"],
+                 ["code block", "div.highlight pre"]];   // a code block of the text
+  const seen = new Set(), out = [];
+  for (const [kind, sel] of kinds) {
+    for (const el of document.querySelectorAll(sel.split(",").map(s => `article ${s}`).join())) {
+      if (seen.has(el)) continue;
+      seen.add(el);
+      if (el.scrollWidth <= el.clientWidth + 1) continue;
+      const lines = (el.innerText || el.textContent || "").split("\\n");
+      const widest = lines.reduce((a, b) => (b.length > a.length ? b : a), "");
+      out.push({kind, scroll: el.scrollWidth, client: el.clientWidth,
+                start: lines.join(" ").trim().slice(0, 40), widest: widest.trim().slice(0, 60)});
+    }
+  }
+  const doc = document.documentElement;
+  if (doc.scrollWidth > window.innerWidth + 1)
+    out.push({kind: "page", scroll: doc.scrollWidth, client: window.innerWidth, start: "", widest: ""});
+  hidden.forEach(e => e.classList.add("toggle-hidden"));
+  closed.forEach(d => { d.open = false; });
+  return out;
+}"""
+
+
 def _image(png):
     from PIL import Image
     return Image.open(io.BytesIO(png)).convert("RGB")
@@ -261,6 +329,10 @@ def test_page(context, base_url, page_path):
     problems += [f"{page_path}: the Colab badge image did not load" for link in links
                  if link["badge"] and not link["badgeDrawn"]]
     assert not problems, "\n".join(problems)
+    wide = page.evaluate(WIDE_JS)   # nothing scrolls sideways
+    assert not wide, f"{page_path}: wider than the column (scrollWidth > clientWidth):\n" + "\n".join(
+        f"  {w['kind']} {w['start']!r}: {w['scroll']} > {w['client']} px, widest line {w['widest']!r}"
+        for w in wide)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / (page_path[:-len(".html")].replace("/", "_") + ".png"), full_page=True)
 
