@@ -3,7 +3,7 @@
 Every chapter's first code cell (:func:`install_cell`) runs only in Colab::
 
     import sys
-    if "google.colab" in sys.modules:  # Colab only: install skelnb + the matching spconv wheel
+    if "google.colab" in sys.modules:  # Colab only: install skelnb + matching spconv
         %pip install -q "skelnb @ git+https://github.com/skelnb/skelnb@v0.1.0"
         import skelnb.colab; skelnb.colab.setup()
 
@@ -131,7 +131,7 @@ def badge_markdown(notebook_path: str, repo: str = REPO, ref: str = REF) -> str:
 def install_cell(repo: str = REPO, ref: str = REF) -> str:
     """The source of every chapter's second cell (the first code cell)."""
     return ('import sys\n'
-            'if "google.colab" in sys.modules:  # Colab only: install skelnb + the matching spconv wheel\n'
+            'if "google.colab" in sys.modules:  # Colab only: install skelnb + matching spconv\n'
             f'    %pip install -q "skelnb @ git+{repo}@{ref}"\n'
             '    import skelnb.colab; skelnb.colab.setup()')
 
