@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
+from book_files import toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -23,18 +23,6 @@ NUMBER_TEXT = re.compile(r"^\s*(?:ch\.|chapters?)?\s*(\d+)\s*$", re.I)  # "3", "
 CHAPTER_IN_TEXT = re.compile(r"\b(?:ch\.|chapters?)\s*(\d+)", re.I)
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
-
-
-def toc_files():
-    """The pages _toc.yml lists, as paths relative to the repository root without suffix."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    stack = list(toc.get("chapters", [])) + [c for p in toc.get("parts", []) for c in p["chapters"]]
-    while stack:
-        entry = stack.pop()
-        files.append(entry["file"])
-        stack += entry.get("sections", [])
-    return {str(Path(f).with_suffix("")) for f in files}
 
 
 def prose(path):

@@ -3,24 +3,13 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
+from book_files import toc_files
 
 from skelnb import colab
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
 COLAB_CELL = colab.install_cell()   # pip-installs _config.yml's repository.url at its pinned ref
-
-
-def _toc_files():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    stack = list(toc.get("chapters", [])) + [c for p in toc.get("parts", []) for c in p["chapters"]]
-    while stack:
-        entry = stack.pop()
-        files.append(entry["file"])
-        stack += entry.get("sections", [])
-    return {str(Path(f).with_suffix("")) for f in files}
 
 
 def test_there_are_chapters():
@@ -49,4 +38,4 @@ def test_colab_badge_and_first_cell(path):
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_every_chapter_is_in_the_toc(path):
-    assert str(path.relative_to(ROOT).with_suffix("")) in _toc_files()
+    assert str(path.relative_to(ROOT).with_suffix("")) in toc_files()
