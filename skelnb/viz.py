@@ -108,10 +108,15 @@ def install_static(dest_dir: str | os.PathLike) -> Path:
 
 def present_joints(xyz: np.ndarray) -> np.ndarray:
     """(3, V) joints -> (V,) True where a joint is drawn. All-zero joints are missing (dropped),
-    except a single one: the joint a centred pose is centred on (the middle of the spine of the
-    first frame after ``center_spine``)."""
+    except a single one inside the box of the other joints: the joint a centred pose is centred
+    on (the middle of the spine of the first frame after ``center_spine``). In camera
+    coordinates the origin lies outside the body, so a lone zero joint there is a dropped one."""
     zero = np.abs(xyz).sum(axis=0) == 0
-    return ~zero | (zero.sum() == 1)
+    if zero.sum() != 1 or zero.all():
+        return ~zero
+    rest = xyz[:, ~zero]
+    inside = bool(((rest.min(axis=1) <= 0) & (rest.max(axis=1) >= 0)).all())
+    return ~zero | inside
 
 
 def bone_segments(xyz: np.ndarray, bones, present=None) -> list[list]:

@@ -229,6 +229,57 @@ FIGURES_JS = """() => [...document.querySelectorAll('.plotly-graph-div')].map(gd
 })"""
 
 
+# Every point of every scatter trace (the figure as shown, and every animation frame) lies
+# inside its axes wherever an axis range is fixed (a 3D scene fitted to the data, a set range):
+# a point outside is cut off (a head outside the scene box). Autoranged axes fit by themselves.
+INSIDE_JS = """(id) => {
+  const gd = document.getElementById(id), L = gd._fullLayout, out = [];
+  const T = {f8: Float64Array, f4: Float32Array, i1: Int8Array, u1: Uint8Array, i2: Int16Array,
+             u2: Uint16Array, i4: Int32Array, u4: Uint32Array};
+  const decode = v => {                       // plotly's base64 arrays ({dtype, bdata}) in frames
+    if (!v || v.bdata === undefined || !T[v.dtype]) return v;
+    const bin = atob(v.bdata), u8 = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) u8[i] = bin.charCodeAt(i);
+    return new T[v.dtype](u8.buffer);
+  };
+  const extent = v => {
+    let lo = Infinity, hi = -Infinity;
+    const walk = a => {
+      a = decode(a);
+      if (a == null || typeof a === "string") return;
+      if (typeof a === "number") { if (isFinite(a)) { lo = Math.min(lo, a); hi = Math.max(hi, a); } return; }
+      if (a.length !== undefined) for (const e of a) walk(e);
+    };
+    walk(v);
+    return [lo, hi];
+  };
+  const axesOf = t => {
+    if (t.type === "scatter3d") {
+      const s = L[t.scene || "scene"];
+      return s ? {x: s.xaxis, y: s.yaxis, z: s.zaxis} : {};
+    }
+    return {x: L["xaxis" + (t.xaxis || "x").slice(1)], y: L["yaxis" + (t.yaxis || "y").slice(1)]};
+  };
+  const check = (t, d, where) => {
+    if (!t || !d || d.visible === false || !["scatter", "scatter3d", "scattergl"].includes(t.type)) return;
+    const axes = axesOf(t);
+    for (const k of ["x", "y", "z"]) {
+      const ax = axes[k];
+      if (!ax || ax.autorange || ax.type !== "linear" || !ax.range || d[k] === undefined) continue;
+      let [lo, hi] = ax.range.map(Number);
+      if (lo > hi) [lo, hi] = [hi, lo];
+      const tol = (hi - lo) * 0.002, [a, b] = extent(d[k]);
+      if (a < lo - tol || b > hi + tol)
+        out.push(`${where}, trace ${JSON.stringify(t.name || t.index)}: ${k} from ${a.toPrecision(4)} ` +
+                 `to ${b.toPrecision(4)}, outside the ${k} axis [${lo.toPrecision(4)}, ${hi.toPrecision(4)}]`);
+    }
+  };
+  gd._fullData.forEach((t, i) => check(t, t, "as shown"));
+  for (const f of (gd._transitionData && gd._transitionData._frames) || [])
+    (f.data || []).forEach((d, j) => check(gd._fullData[f.traces ? f.traces[j] : j], d, `frame ${f.name}`));
+  return out;
+}"""
+
 # Blocks that must fit the page's column at 1280 px, dropdowns opened (code lines:
 # test_code_lines_fit_the_column; printed output wraps, _static/skelnb.css). scrollWidth >
 # clientWidth: the block scrolls sideways, or its content spills out of it.
@@ -349,6 +400,8 @@ def test_page(context, base_url, page_path):
                 assert _pixels_near(_capture(page, gd), fig["colors3d"]) > 50, f"{where}: 3D traces not drawn"
         else:
             assert fig["svgTraces"] > 0, f"{where}: no trace drawn"
+        outside = page.evaluate(INSIDE_JS, fig["id"])
+        assert not outside, f"{where}: traces outside the axes (cut off):\n  " + "\n  ".join(outside[:8])
 
         for i, menu in enumerate(fig["menus"]):  # click every other item; one must change the drawing
             group = gd.locator(".updatemenu-container .updatemenu-header-group").nth(i)

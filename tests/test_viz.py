@@ -173,6 +173,9 @@ def test_skeleton_traces_by_body_part_and_the_centre_joint():
     P = np.random.default_rng(0).normal(size=(3, 25))
     P[:, 1] = 0                                                  # centred on the middle of the spine: drawn
     assert present_joints(P).all()
+    cam = P + np.array([[0.1], [0.2], [3.0]])                    # camera coordinates: origin outside the body
+    cam[:, 7] = 0                                                # a lone zero joint there is a dropped one
+    assert present_joints(cam).sum() == 24 and not present_joints(cam)[7]
     P[:, 7] = 0                                                  # a second zero joint: both are dropped
     assert present_joints(P).sum() == 23
     traces = skeleton_traces(P, NTU25)
