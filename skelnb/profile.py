@@ -26,7 +26,7 @@ class Profile:
     num_frames: int               # frames per training sample
     epochs: int                   # epochs for the chapters' training runs
     batch_size: int
-    threads: int | None           # torch CPU threads (None: leave torch's default)
+    threads: int | None           # torch CPU threads (None, or $OMP_NUM_THREADS set: torch's default)
     paper_sem: bool = False       # paper-size SEM-Net (else SEMNet.quick)
     paper_spa: bool = False       # paper-size SPA-Net (else SPANet.quick)
     real_data: bool = False       # chapter 2 reads data/raw ($SKELNB_DATA) where it exists
@@ -67,6 +67,6 @@ def current() -> Profile:
     if prof.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"{ENV}={name} needs a CUDA GPU and torch sees none; "
                            f"use {ENV}=quick on a CPU machine")
-    if prof.threads:
+    if prof.threads and not os.environ.get("OMP_NUM_THREADS"):    # an explicit thread count wins
         torch.set_num_threads(prof.threads)
     return prof

@@ -196,3 +196,21 @@ def test_sync_gives_a_new_chapter_its_badge_and_install_cell(tmp_path, monkeypat
     cells = json.loads((root / "book" / "15_new.ipynb").read_text())["cells"]
     assert "".join(cells[0]["source"]) == f"# 15. New\n\n{colab.badge_markdown('book/15_new.ipynb')}\n\nText."
     assert "".join(cells[1]["source"]) == colab.install_cell() and "".join(cells[2]["source"]) == "x = 1"
+
+
+def test_the_profiles_thread_count_yields_to_omp_num_threads(monkeypatch):
+    import torch
+    from skelnb import profile
+    monkeypatch.setenv("SKELNB_PROFILE", "quick")
+    old = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        torch.set_num_threads(1)
+        assert profile.current().threads == 2 and torch.get_num_threads() == 2
+        # make test runs two one-thread workers: two-thread kernels there would spin on 2 cores
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        torch.set_num_threads(1)
+        profile.current()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(old)
