@@ -193,3 +193,11 @@ def test_metrics_log_and_best_survive_a_crash_and_resume(tmp_path):
     assert [x["loss"] for x in rows] == pytest.approx([x["loss"] for x in read_metrics(tmp_path / "a")])
     assert np.allclose(EvalResult.load(b / "scores_best.npz").scores, full.best.scores, atol=1e-6)
     assert not list(b.glob(".*tmp*"))
+
+
+def test_run_dir_tells_spa_net_inputs_apart(tmp_path, monkeypatch):
+    from skelnb.spa import SPANet
+    monkeypatch.setenv("SKELNB_RUNS", str(tmp_path))
+    key = lambda **kw: run_dir_for("x", SPANet.quick("4d", 3, **kw), CFG, _toy())
+    # the space size and the voxel rules add no parameters: the repr must still show them
+    assert len({key(), key(space=16), key(collisions="max"), key(persons="separate")}) == 4

@@ -315,6 +315,12 @@ class SPANet(nn.Module):
     def forward(self, x) -> torch.Tensor:
         return self.fc(self.drop(self.features(x)))
 
+    def extra_repr(self) -> str:  # in the repr, so a run key tells e.g. two space sizes apart
+        c = self.config
+        return (f"space={c.space}, num_frames={c.num_frames}, layout={self.layout.name!r}, "
+                f"persons={c.persons!r}, num_persons={c.num_persons}, collisions={c.collisions!r}, "
+                f"bone_points={c.bone_points}, readout={c.readout!r}, box={c.box}")
+
     @torch.no_grad()
     def activations(self, x) -> list[SparseTensor]:
         """Every stage's sparse output (coordinates on that stage's grid) -- Fig. 7c's activations,
