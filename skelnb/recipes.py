@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import lru_cache
 from typing import Callable
@@ -56,30 +57,43 @@ def train_config(prof=None, **overrides) -> TrainConfig:
 
 def ablation_profile(prof=None) -> _profile.Profile:
     """The settings of the chapters' ablation tables (Tables 1, 2 and 5): in ``quick`` half the
-    frames and 8 epochs, so that every row fits several seeds on a CPU (the rows compare with
-    each other, not with the main runs); elsewhere the profile itself."""
+    frames and 6 epochs, so that every row fits several seeds on a CPU within a chapter's 5
+    minutes (the rows compare with each other, not with the main runs); elsewhere the profile
+    itself."""
     prof = prof or _profile.current()
-    return replace(prof, num_frames=prof.num_frames // 2, epochs=8) if prof.quick else prof
+    return replace(prof, num_frames=prof.num_frames // 2, epochs=6) if prof.quick else prof
 
 
-def in_parallel(fn: Callable, jobs: list[dict], processes: int = 2) -> list:
+def ablation_train_config(abl: _profile.Profile, seed: int = 0) -> TrainConfig:
+    """Training settings of an ablation row in the settings ``abl``: ``train_config`` with the
+    test set scored after the last epoch only (the tables read the last epoch, no curve)."""
+    return train_config(abl, seed=seed, eval_every=0)
+
+
+def in_parallel(fn: Callable, jobs: list[dict], processes: int | None = None,
+                cost: Callable[[dict], float] | None = None) -> list:
     """``[fn(**job) for job in jobs]``, with the training first spread over ``processes``
-    worker processes of one torch thread each (sparse convolutions gain little from a second
-    thread, two runs at once nearly double the throughput on 2 cores). ``fn`` must be a
-    module-level function that trains or reuses a run; the workers train and save the runs,
-    then this process loads them (``fit`` reuses a finished run)."""
+    worker processes (default ``processes_for()``: 2 on a CPU, where runs train on one thread
+    each, see ``train``). ``fn`` must be a module-level function that trains or reuses a run;
+    the workers train and save the runs, then this process loads them (``fit`` reuses a
+    finished run). ``cost(job)``, a relative training time, starts the longest runs first, so
+    that no long run is left to train alone at the end."""
+    processes = processes_for() if processes is None else processes
     todo = [job for job in jobs if not _finished(fn, job)]
+    if cost is not None:
+        todo.sort(key=cost, reverse=True)                       # stable: ties keep their order
     if processes > 1 and len(todo) > 1:
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(min(processes, len(todo)), mp_context=ctx,
-                                 initializer=_one_thread) as pool:
+        with ProcessPoolExecutor(min(processes, len(todo)), mp_context=ctx) as pool:
             for f in [pool.submit(fn, **job) for job in todo]:
                 f.result()                                  # re-raise a worker's error here
     return [fn(**job) for job in jobs]
 
 
-def _one_thread():
-    torch.set_num_threads(1)
+def processes_for(prof=None, processes: int = 2) -> int:
+    """How many runs ``in_parallel`` trains at once: ``processes`` on a CPU, one on a GPU."""
+    prof = prof or _profile.current()
+    return processes if prof.device == "cpu" else 1
 
 
 def _finished(fn, job) -> bool:
@@ -87,14 +101,29 @@ def _finished(fn, job) -> bool:
     return probe is not None and (probe(**job) / "result.json").exists()
 
 
+@contextmanager
+def _threads(n: int | None):
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def train(name: str, model: torch.nn.Module, train_set, test_set, cfg: TrainConfig | None = None,
           prof=None, progress: bool = False) -> RunResult:
-    """Train (or reuse the finished run of) ``model`` under ``runs/<profile>/<name>-<key>``."""
+    """Train (or reuse the finished run of) ``model`` under ``runs/<profile>/<name>-<key>``. On
+    a CPU a run trains on one torch thread: the numbers of a run must not depend on how many
+    threads (or runs at once) the machine had, and a thread count changes float sums."""
     prof = prof or _profile.current()
     cfg = cfg or train_config(prof)
     torch.manual_seed(cfg.seed)
     run = run_dir_for(name, model, cfg, train_set, prof.name)
-    return fit(model, train_set, test_set, cfg, run, device=prof.device, progress=progress, desc=name)
+    with _threads(1 if prof.device == "cpu" else None):
+        return fit(model, train_set, test_set, cfg, run, device=prof.device, progress=progress,
+                   desc=name)
 
 
 def sem_model(prof=None, seed: int = 0, **overrides) -> torch.nn.Module:

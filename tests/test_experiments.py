@@ -1,5 +1,7 @@
 """skelnb.experiments.streams and recipes.in_parallel: the four streams over seeds, their
 fusions and per-family correctness; the lr of GR-CFSA's global attention; viz.Table."""
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -25,20 +27,51 @@ def test_run_names_and_unknown_stream():
         streams.run_name("SEM-hand", 0)
 
 
-def test_train_all_trains_each_stream_and_seed_once_and_spa_in_parallel(tmp_path, monkeypatch):
+def test_train_all_trains_each_stream_and_seed_once_in_parallel(tmp_path, monkeypatch):
     monkeypatch.setenv("SKELNB_RUNS", str(tmp_path))
     runs = streams.train_all(TINY, streams=("SEM-joint", "SPA-4D"))
     assert {k: len(v) for k, v in runs.items()} == {"SEM-joint": 2, "SPA-4D": 2}
     dirs = [r.run_dir for rs in runs.values() for r in rs]
     assert len(set(dirs)) == 4 and all((d / "result.json").exists() for d in dirs)
-    # SPA runs were trained by the worker processes: here they are reused (0 epochs trained)
-    assert [r.trained_epochs for r in runs["SPA-4D"]] == [0, 0]
-    assert [r.trained_epochs for r in runs["SEM-joint"]] == [1, 1]
+    # every run was trained by the worker processes: here it is reused (0 epochs trained)
+    assert all(r.trained_epochs == 0 and len(r.history) == 1 for rs in runs.values() for r in rs)
     assert streams.stream_run_dir("SPA-4D", 1, TINY) == runs["SPA-4D"][1].run_dir
     # seeds differ; a second call trains nothing
     assert not np.allclose(runs["SEM-joint"][0].final.scores, runs["SEM-joint"][1].final.scores)
     again = streams.train_all(TINY, streams=("SEM-joint", "SPA-4D"))
     assert all(r.trained_epochs == 0 for rs in again.values() for r in rs)
+    # the same run trained here, in this process, equals the one a worker trained
+    monkeypatch.setenv("SKELNB_RUNS", str(tmp_path / "here"))
+    here = streams.train_stream("SEM-joint", 1, TINY)
+    assert here.trained_epochs == 1
+    np.testing.assert_array_equal(here.final.scores, runs["SEM-joint"][1].final.scores)
+
+
+def _note(name: str, log: str) -> str:
+    with open(log, "a") as f:                       # started: the worker takes it now
+        f.write(name + "\n")
+    time.sleep(0.5)
+    return name
+
+
+def test_in_parallel_returns_jobs_in_order_and_starts_the_costliest_first(tmp_path):
+    log = str(tmp_path / "log")
+    jobs = [dict(name=n, log=log) for n in "abc"]
+    cost = {"a": 1, "b": 3, "c": 2}
+    assert recipes.in_parallel(_note, jobs, 2, cost=lambda j: cost[j["name"]]) == ["a", "b", "c"]
+    started = open(log).read().split()
+    # the workers took b and c first and a last; then this process ran all three in order
+    assert set(started[:2]) == {"b", "c"} and started[2:] == ["a", "a", "b", "c"]
+
+
+def test_recipes_train_runs_on_one_thread_on_a_cpu(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(recipes, "fit", lambda *a, **k: seen.append(torch.get_num_threads()))
+    monkeypatch.setenv("SKELNB_RUNS", str(tmp_path))
+    torch.set_num_threads(2)
+    data = torch.utils.data.TensorDataset(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))
+    recipes.train("x", torch.nn.Linear(2, 2), data, None, TrainConfig(), prof=TINY)
+    assert seen == [1] and torch.get_num_threads() == 2           # restored afterwards
 
 
 def _result(pred, labels, K):
@@ -118,3 +151,4 @@ def test_table5_rows_over_seeds(tmp_path, monkeypatch):
     assert [r.run_dir.name.split("-")[:4] for r in runs] == [["spa", "4d", "s16", "k3"]] * 2
     assert "seed1" in runs[1].run_dir.name and all(r.trained_epochs == 0 for r in runs)
     assert spa_ablation.row_run_dir(16, 3, 1, tiny) == runs[1].run_dir
+    assert [e["epoch"] for e in runs[0].evals] == [recipes.ablation_profile(tiny).epochs]   # the last only

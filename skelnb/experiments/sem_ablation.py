@@ -22,7 +22,7 @@ from ..evaluate import EvalResult
 from ..flops import count_macs, count_params, train_step_time
 from ..sem.attention import MODES
 from ..sem.net import SEMNet
-from ..train import RunResult
+from ..train import RunResult, run_dir_for
 
 DEFAULT_MODE = "cross-frame+GR"
 ORDER_PAIRS = tuple((c.reverse_of, c.name) for c in CLASSES if c.reverse_of)   # (forward, reversed)
@@ -39,14 +39,37 @@ def run_name(mode: str, seed: int = 0) -> str:
     return f"sem-{mode}" + (f"-seed{seed}" if seed else "")
 
 
-def train_row(mode: str, prof=None, seed: int = 0) -> RunResult:
-    """Train (or reuse the finished run of) one Table 1 row with one seed on the benchmark's
-    cross-subject split, in the chapters' ablation settings (``recipes.ablation_profile``)."""
+def _parts(mode: str, prof, seed: int):
     _check_mode(mode)
     abl = recipes.ablation_profile(prof)
     model = recipes.sem_model(abl, seed=seed, attention=mode)
-    return recipes.train(run_name(mode, seed), model, *recipes.synthetic_datasets(prof=abl),
-                         recipes.train_config(abl, seed=seed), prof=abl)
+    return abl, model, recipes.synthetic_datasets(prof=abl), recipes.ablation_train_config(abl, seed)
+
+
+def train_row(mode: str, prof=None, seed: int = 0) -> RunResult:
+    """Train (or reuse the finished run of) one Table 1 row with one seed on the benchmark's
+    cross-subject split, in the chapters' ablation settings (``recipes.ablation_profile``)."""
+    abl, model, sets, cfg = _parts(mode, prof, seed)
+    return recipes.train(run_name(mode, seed), model, *sets, cfg, prof=abl)
+
+
+def row_run_dir(mode: str, prof=None, seed: int = 0):
+    """The run folder ``train_row`` uses (finished when it holds ``result.json``)."""
+    abl, model, (train_set, _), cfg = _parts(mode, prof, seed)
+    return run_dir_for(run_name(mode, seed), model, cfg, train_set, abl.name)
+
+
+train_row.run_dir = row_run_dir
+
+
+def train_rows(modes, prof=None, seeds=None, processes: int = 2) -> dict[str, list[RunResult]]:
+    """mode -> one RunResult per seed of the profile, trained ``processes`` at a time on a CPU
+    (``recipes.in_parallel``)."""
+    prof = prof or _profile.current()
+    seeds = tuple(seeds or prof.seeds)
+    jobs = [dict(mode=m, prof=prof, seed=s) for m in modes for s in seeds]
+    runs = recipes.in_parallel(train_row, jobs, recipes.processes_for(prof, processes))
+    return {m: runs[i * len(seeds):(i + 1) * len(seeds)] for i, m in enumerate(modes)}
 
 
 def row_cost(mode: str, prof=None, iters: int = 3, seed: int = 0) -> dict:

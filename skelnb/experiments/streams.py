@@ -71,14 +71,12 @@ train_stream.run_dir = stream_run_dir
 
 
 def train_all(prof=None, streams=tuple(STREAMS), seeds=None, processes: int = 2) -> dict[str, list[RunResult]]:
-    """stream -> one RunResult per seed of the profile (``prof.seeds``); SPA runs are trained
-    ``processes`` at a time (``recipes.in_parallel``), SEM runs one after the other."""
+    """stream -> one RunResult per seed of the profile (``prof.seeds``), trained ``processes``
+    at a time on a CPU (``recipes.in_parallel``)."""
     prof = prof or _profile.current()
     seeds = tuple(seeds or prof.seeds)
     jobs = [dict(stream=s, seed=k, prof=prof) for s in streams for k in seeds]
-    spa = [j for j in jobs if STREAMS[j["stream"]][0] == "spa"]
-    recipes.in_parallel(train_stream, spa, processes if prof.device == "cpu" else 1)
-    runs = [train_stream(**j) for j in jobs]                    # SEM trained here, SPA reused
+    runs = recipes.in_parallel(train_stream, jobs, recipes.processes_for(prof, processes))
     return {s: runs[i * len(seeds):(i + 1) * len(seeds)] for i, s in enumerate(streams)}
 
 
