@@ -1,4 +1,5 @@
 """skelnb.experiments.sem_ablation: the Table 1 rows at small scale and the order-pair statistics."""
+import dataclasses
 import math
 
 import numpy as np
@@ -80,7 +81,7 @@ def test_row_cost_counts_the_profile_and_paper_models():
 def test_train_row_trains_the_mode_in_the_ablation_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("SKELNB_RUNS", str(tmp_path))
     abl = recipes.ablation_profile(TINY)
-    assert (abl.num_frames, abl.epochs) == (TINY.num_frames // 2, 8)
+    assert (abl.num_frames, abl.epochs) == (TINY.num_frames // 2, 6)
     single = ablation.train_row("single-frame", TINY)
     assert single.run_dir.name.startswith("sem-single-frame-") and single.trained_epochs == abl.epochs
     assert single.final.num_classes == len(recipes.synthetic_data(TINY).class_names)
@@ -102,3 +103,14 @@ def test_the_bone_stream_has_its_own_run_key():
     ds = recipes.synthetic_datasets(prof=TINY)[0]
     from skelnb.train import run_dir_for
     assert run_dir_for("x", joint, cfg, ds) != run_dir_for("x", bone, cfg, ds)
+
+
+def test_table1_rows_over_seeds(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKELNB_RUNS", str(tmp_path))
+    tiny = dataclasses.replace(TINY, seeds=(0, 1))
+    rows = ablation.train_rows(["single-frame", "cross-frame"], tiny)
+    assert list(rows) == ["single-frame", "cross-frame"]
+    names = [r.run_dir.name.rsplit("-", 1)[0] for rs in rows.values() for r in rs]
+    assert names == ["sem-single-frame", "sem-single-frame-seed1", "sem-cross-frame", "sem-cross-frame-seed1"]
+    assert all(r.trained_epochs == 0 for rs in rows.values() for r in rs)   # trained by the workers
+    assert ablation.row_run_dir("cross-frame", tiny, 1) == rows["cross-frame"][1].run_dir
