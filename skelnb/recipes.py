@@ -73,11 +73,12 @@ def ablation_train_config(abl: _profile.Profile, seed: int = 0) -> TrainConfig:
 def in_parallel(fn: Callable, jobs: list[dict], processes: int | None = None,
                 cost: Callable[[dict], float] | None = None) -> list:
     """``[fn(**job) for job in jobs]``, with the training first spread over ``processes``
-    worker processes (default ``processes_for()``: 2 on a CPU, where runs train on one thread
-    each, see ``train``). ``fn`` must be a module-level function that trains or reuses a run;
-    the workers train and save the runs, then this process loads them (``fit`` reuses a
-    finished run). ``cost(job)``, a relative training time, starts the longest runs first, so
-    that no long run is left to train alone at the end."""
+    worker processes (default ``processes_for()``: 2 on a CPU). For runs that train on one
+    thread (SPA-Net, see ``train_threads``): two such runs at once nearly double the throughput
+    of 2 cores. ``fn`` must be a module-level function that trains or reuses a run; the workers
+    train and save the runs, then this process loads them (``fit`` reuses a finished run).
+    ``cost(job)``, a relative training time, starts the longest runs first, so that no long run
+    is left to train alone at the end."""
     processes = processes_for() if processes is None else processes
     todo = [job for job in jobs if not _finished(fn, job)]
     if cost is not None:
@@ -101,6 +102,18 @@ def _finished(fn, job) -> bool:
     return probe is not None and (probe(**job) / "result.json").exists()
 
 
+def train_threads(model: torch.nn.Module, prof=None) -> int | None:
+    """The torch CPU threads a chapter run trains on, fixed per model so that a run's numbers
+    do not depend on the machine or on who trained it (a thread count changes float sums): 1
+    for SPA-Net (sparse convolutions gain little from a second thread; two runs train at once,
+    ``in_parallel``), the profile's for SEM-Net (its products gain: one run at a time); None
+    (torch's default) off the CPU."""
+    prof = prof or _profile.current()
+    if prof.device != "cpu":
+        return None
+    return 1 if type(model).__name__ == "SPANet" else prof.threads
+
+
 @contextmanager
 def _threads(n: int | None):
     old = torch.get_num_threads()
@@ -114,14 +127,13 @@ def _threads(n: int | None):
 
 def train(name: str, model: torch.nn.Module, train_set, test_set, cfg: TrainConfig | None = None,
           prof=None, progress: bool = False) -> RunResult:
-    """Train (or reuse the finished run of) ``model`` under ``runs/<profile>/<name>-<key>``. On
-    a CPU a run trains on one torch thread: the numbers of a run must not depend on how many
-    threads (or runs at once) the machine had, and a thread count changes float sums."""
+    """Train (or reuse the finished run of) ``model`` under ``runs/<profile>/<name>-<key>``, on
+    ``train_threads(model, prof)`` threads."""
     prof = prof or _profile.current()
     cfg = cfg or train_config(prof)
     torch.manual_seed(cfg.seed)
     run = run_dir_for(name, model, cfg, train_set, prof.name)
-    with _threads(1 if prof.device == "cpu" else None):
+    with _threads(train_threads(model, prof)):
         return fit(model, train_set, test_set, cfg, run, device=prof.device, progress=progress,
                    desc=name)
 

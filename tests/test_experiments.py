@@ -27,14 +27,15 @@ def test_run_names_and_unknown_stream():
         streams.run_name("SEM-hand", 0)
 
 
-def test_train_all_trains_each_stream_and_seed_once_in_parallel(tmp_path, monkeypatch):
+def test_train_all_trains_each_stream_and_seed_once_and_spa_in_parallel(tmp_path, monkeypatch):
     monkeypatch.setenv("SKELNB_RUNS", str(tmp_path))
     runs = streams.train_all(TINY, streams=("SEM-joint", "SPA-4D"))
     assert {k: len(v) for k, v in runs.items()} == {"SEM-joint": 2, "SPA-4D": 2}
     dirs = [r.run_dir for rs in runs.values() for r in rs]
     assert len(set(dirs)) == 4 and all((d / "result.json").exists() for d in dirs)
-    # every run was trained by the worker processes: here it is reused (0 epochs trained)
-    assert all(r.trained_epochs == 0 and len(r.history) == 1 for rs in runs.values() for r in rs)
+    # SPA runs were trained by the worker processes: here they are reused (0 epochs trained)
+    assert [r.trained_epochs for r in runs["SPA-4D"]] == [0, 0]
+    assert [r.trained_epochs for r in runs["SEM-joint"]] == [1, 1]
     assert streams.stream_run_dir("SPA-4D", 1, TINY) == runs["SPA-4D"][1].run_dir
     # seeds differ; a second call trains nothing
     assert not np.allclose(runs["SEM-joint"][0].final.scores, runs["SEM-joint"][1].final.scores)
@@ -42,9 +43,9 @@ def test_train_all_trains_each_stream_and_seed_once_in_parallel(tmp_path, monkey
     assert all(r.trained_epochs == 0 for rs in again.values() for r in rs)
     # the same run trained here, in this process, equals the one a worker trained
     monkeypatch.setenv("SKELNB_RUNS", str(tmp_path / "here"))
-    here = streams.train_stream("SEM-joint", 1, TINY)
+    here = streams.train_stream("SPA-4D", 1, TINY)
     assert here.trained_epochs == 1
-    np.testing.assert_array_equal(here.final.scores, runs["SEM-joint"][1].final.scores)
+    np.testing.assert_array_equal(here.final.scores, runs["SPA-4D"][1].final.scores)
 
 
 def _note(name: str, log: str) -> str:
@@ -64,14 +65,17 @@ def test_in_parallel_returns_jobs_in_order_and_starts_the_costliest_first(tmp_pa
     assert set(started[:2]) == {"b", "c"} and started[2:] == ["a", "a", "b", "c"]
 
 
-def test_recipes_train_runs_on_one_thread_on_a_cpu(monkeypatch, tmp_path):
+def test_recipes_train_fixes_the_thread_count_per_model(monkeypatch, tmp_path):
+    from skelnb.spa.net import SPANet
     seen = []
     monkeypatch.setattr(recipes, "fit", lambda *a, **k: seen.append(torch.get_num_threads()))
     monkeypatch.setenv("SKELNB_RUNS", str(tmp_path))
-    torch.set_num_threads(2)
+    two = Profile("quick", "cpu", (1, 3), 8, 1, 48, 2)               # the profile's threads: 2
     data = torch.utils.data.TensorDataset(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))
-    recipes.train("x", torch.nn.Linear(2, 2), data, None, TrainConfig(), prof=TINY)
-    assert seen == [1] and torch.get_num_threads() == 2           # restored afterwards
+    torch.set_num_threads(1)
+    recipes.train("x", SEMNet.quick(25, width=8, depth=2, num_frames=8), data, None, TrainConfig(), prof=two)
+    recipes.train("x", SPANet.quick("4d", 25), data, None, TrainConfig(), prof=two)
+    assert seen == [2, 1] and torch.get_num_threads() == 1           # restored afterwards
 
 
 def _result(pred, labels, K):

@@ -62,14 +62,12 @@ def row_run_dir(mode: str, prof=None, seed: int = 0):
 train_row.run_dir = row_run_dir
 
 
-def train_rows(modes, prof=None, seeds=None, processes: int = 2) -> dict[str, list[RunResult]]:
-    """mode -> one RunResult per seed of the profile, trained ``processes`` at a time on a CPU
-    (``recipes.in_parallel``)."""
+def train_rows(modes, prof=None, seeds=None) -> dict[str, list[RunResult]]:
+    """mode -> one RunResult per seed of the profile, trained one after the other (SEM-Net
+    trains on the profile's threads, ``recipes.train_threads``)."""
     prof = prof or _profile.current()
     seeds = tuple(seeds or prof.seeds)
-    jobs = [dict(mode=m, prof=prof, seed=s) for m in modes for s in seeds]
-    runs = recipes.in_parallel(train_row, jobs, recipes.processes_for(prof, processes))
-    return {m: runs[i * len(seeds):(i + 1) * len(seeds)] for i, m in enumerate(modes)}
+    return {m: [train_row(m, prof, s) for s in seeds] for m in modes}
 
 
 def row_cost(mode: str, prof=None, iters: int = 3, seed: int = 0) -> dict:

@@ -71,12 +71,15 @@ train_stream.run_dir = stream_run_dir
 
 
 def train_all(prof=None, streams=tuple(STREAMS), seeds=None, processes: int = 2) -> dict[str, list[RunResult]]:
-    """stream -> one RunResult per seed of the profile (``prof.seeds``), trained ``processes``
-    at a time on a CPU (``recipes.in_parallel``)."""
+    """stream -> one RunResult per seed of the profile (``prof.seeds``); SPA runs are trained
+    ``processes`` at a time on a CPU (``recipes.in_parallel``), SEM runs one after the other
+    (``recipes.train_threads``)."""
     prof = prof or _profile.current()
     seeds = tuple(seeds or prof.seeds)
     jobs = [dict(stream=s, seed=k, prof=prof) for s in streams for k in seeds]
-    runs = recipes.in_parallel(train_stream, jobs, recipes.processes_for(prof, processes))
+    spa = [j for j in jobs if STREAMS[j["stream"]][0] == "spa"]
+    recipes.in_parallel(train_stream, spa, recipes.processes_for(prof, processes))
+    runs = [train_stream(**j) for j in jobs]                    # SEM trained here, SPA reused
     return {s: runs[i * len(seeds):(i + 1) * len(seeds)] for i, s in enumerate(streams)}
 
 
