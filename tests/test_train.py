@@ -199,5 +199,6 @@ def test_run_dir_tells_spa_net_inputs_apart(tmp_path, monkeypatch):
     from skelnb.spa import SPANet
     monkeypatch.setenv("SKELNB_RUNS", str(tmp_path))
     key = lambda **kw: run_dir_for("x", SPANet.quick("4d", 3, **kw), CFG, _toy())
-    # the space size and the voxel rules add no parameters: the repr must still show them
-    assert len({key(), key(space=16), key(collisions="max"), key(persons="separate")}) == 4
+    # the space size, the voxel rules and the box add no parameters: the repr must still show them
+    box = ((-1, -1, -1), (1, 1, 1))
+    assert len({key(), key(space=16), key(collisions="max"), key(box=box)}) == 4
